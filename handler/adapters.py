@@ -143,9 +143,13 @@ class SigningKey:
 
 
 def fetch_signing_key(sm_client, secret_arn: str, version_id: Optional[str] = None) -> SigningKey:
+    # AWSCURRENT is named explicitly (AWS's default anyway): moto's default version
+    # does not follow UpdateSecretVersionStage, the label does.
     args = {"SecretId": secret_arn}
     if version_id:
         args["VersionId"] = version_id
+    else:
+        args["VersionStage"] = "AWSCURRENT"
     r = sm_client.get_secret_value(**args)
     value = r.get("SecretString")
     if not is_valid_signing_key(value):

@@ -128,7 +128,7 @@ def handle(event, context, rt: Runtime) -> dict:
         except Exception as exc:  # noqa: BLE001 - every record is tried, then we raise
             outcome = "error"
             failures.append((record, exc))
-            metrics.add(c.PROCESSING_ERRORS, 1)
+            metrics.count(c.PROCESSING_ERRORS)
             log.error("record failed", outcome=outcome, error_type=type(exc).__name__,
                       error_code=error_code(exc) or None, error=str(exc),
                       duration_ms=_ms(rt.clock() - started), **fields)
@@ -171,7 +171,7 @@ def _process_record(record, rt: Runtime, fields: dict) -> str:
         log.info("object no longer exists; skipped", outcome="gone", error=str(exc), **fields)
         return "gone"
     status = STATUS_REJECTED if reason else STATUS_ACCEPTED
-    metrics.add(c.BYTES_PROCESSED, read)
+    metrics.count(c.BYTES_PROCESSED, read)
 
     key = rt.keys.current()
     manifest = sign_manifest(build_manifest_fields(
@@ -183,7 +183,7 @@ def _process_record(record, rt: Runtime, fields: dict) -> str:
     created = rt.store.put_if_absent(cfg.manifest_bucket, mkey, body)
     outcome = status if created else "duplicate"
     if created:
-        metrics.add(c.OBJECTS_ACCEPTED if status == STATUS_ACCEPTED else c.OBJECTS_REJECTED, 1)
+        metrics.count(c.OBJECTS_ACCEPTED if status == STATUS_ACCEPTED else c.OBJECTS_REJECTED)
     else:
         log.info("manifest already exists (re-delivery); not rewritten",
                  manifest_key=mkey, outcome=outcome, **fields)

@@ -86,8 +86,16 @@ class Metrics:
         self._stream = stream
         self._wall_clock = wall_clock
         self._values: Dict[str, List[float]] = {}
+        self._counters: Dict[str, float] = {}
+
+    def count(self, name: str, value: float = 1) -> None:
+        """Add to a counter (one value per flush: the sum)."""
+        if name not in c.METRICS:
+            raise ValueError(f"{name!r} is not a contract metric")
+        self._counters[name] = self._counters.get(name, 0) + value
 
     def add(self, name: str, value: float) -> None:
+        """Record one observation (a flush carries the list of observations)."""
         if name not in c.METRICS:
             raise ValueError(f"{name!r} is not a contract metric")
         values = self._values.setdefault(name, [])
@@ -96,9 +104,9 @@ class Metrics:
             self.flush()
 
     def document(self) -> Optional[dict]:
-        if not self._values:
+        if not self._values and not self._counters:
             return None
-        names = [n for n in c.METRICS if n in self._values]  # contract order
+        names = [n for n in c.METRICS if n in self._values or n in self._counters]
         doc: dict = {
             "_aws": {
                 "Timestamp": int(self._wall_clock() * 1000),
@@ -111,13 +119,17 @@ class Metrics:
             c.SERVICE_DIMENSION: self.service,
         }
         for n in names:
-            vals = self._values[n]
-            doc[n] = vals[0] if len(vals) == 1 else list(vals)
+            if n in self._counters:
+                doc[n] = self._counters[n]
+            else:
+                vals = self._values[n]
+                doc[n] = vals[0] if len(vals) == 1 else list(vals)
         return doc
 
     def flush(self) -> Optional[dict]:
         doc = self.document()
         self._values = {}
+        self._counters = {}
         if doc is not None:
             stream = self._stream or sys.stdout
             stream.write(json.dumps(doc, separators=(",", ":")) + "\n")

@@ -195,3 +195,42 @@ def create_world() -> World:
     }
     return World(s3=s3, sm=sm, kms_key_arn=key_arn, secret_arn=secret_arn,
                  first_key_version=first, env=env)
+
+
+# --- IAM enforcement (real policy evaluation by moto) -------------------------------
+def function_policy(world: "World", deny_get=()) -> dict:
+    """A least-privilege identity policy for the ingest function (+ optional denies)."""
+    statements = [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+         "Resource": f"arn:aws:s3:::{INGEST_BUCKET}/{TRIGGER_PREFIX}*"},
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+         "Resource": f"arn:aws:s3:::{MANIFEST_BUCKET}/{MANIFEST_PREFIX}*"},
+        # moto authorises non-S3 actions against Resource "*" only, so the secret and
+        # KMS statements cannot name their ARNs here (the real policy must).
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"},
+    ]
+    if deny_get:
+        statements.append({"Effect": "Deny", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                           "Resource": list(deny_get)})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def use_function_credentials(policy: dict, user: str = "ingest-fn") -> None:
+    """Create an IAM user with ``policy`` and make the handler's clients use its keys."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="fn", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    session = boto3.Session(aws_access_key_id=key["AccessKeyId"],
+                            aws_secret_access_key=key["SecretAccessKey"], region_name=REGION)
+    adapters.reset_clients()
+    for service in ("s3", "secretsmanager"):
+        adapters._clients[service] = session.client(service, config=adapters.BOTO_CONFIG)
+
+
+def with_iam_enforced(fn):
+    """Run ``fn`` with moto authenticating and authorising every request."""
+    from moto.core import set_initial_no_auth_action_count
+
+    return set_initial_no_auth_action_count(0)(fn)()
