@@ -1,0 +1,63 @@
+"""Build the cdktf App for a configuration and synthesize it atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cdktf import App
+
+from modules.bootstrap_stack import StateBackendStack
+from modules.ingest_stack import IngestStack
+from modules.settings import ProjectSettings, load_project
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = PROJECT_ROOT / "cdktf.json"
+CONTEXT_KEY = "ingest"
+
+
+def read_config(path: Path = CONFIG_FILE) -> dict[str, Any]:
+    """The project configuration: ``context.ingest`` of cdktf.json."""
+    return json.loads(path.read_text(encoding="utf-8"))["context"][CONTEXT_KEY]
+
+
+def build_app(settings: ProjectSettings, outdir: str, environments: Iterable[str] | None = None,
+              bootstrap: bool = True) -> tuple[App, list]:
+    app = App(outdir=outdir, skip_validation=False, stack_traces=False)
+    stacks: list = []
+    wanted = set(environments) if environments is not None else None
+    for env in settings.environments:
+        if wanted is None or env.name in wanted:
+            stacks.append(IngestStack(app, env))
+    if bootstrap:
+        stacks.append(StateBackendStack(app, settings))
+    return app, stacks
+
+
+def synth(settings: ProjectSettings, outdir: str | os.PathLike[str], environments: Iterable[str] | None = None,
+          bootstrap: bool = True) -> Path:
+    """Synthesize into a temporary folder, check it, then replace ``outdir``: never a half-written output."""
+    final = Path(outdir).resolve()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        app, stacks = build_app(settings, str(staging), environments, bootstrap)
+        app.synth()
+        for stack in stacks:
+            stack.tags_aspect.raise_if_any()
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def load_settings(path: Path = CONFIG_FILE) -> ProjectSettings:
+    return load_project(read_config(path))

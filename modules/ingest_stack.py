@@ -1,0 +1,119 @@
+"""One environment of the pipeline: everything from the VPC to the alarms.
+
+Composition only: each piece is a construct from its own module; this class
+decides names, wires outputs to inputs and grants permissions through the
+owners' grant helpers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf import S3Backend
+from constructs import Construct
+
+from modules.base_stack import ProjectStack
+from modules.encryption import EncryptionKey, EncryptionKeyConfig
+from modules.naming import Namer
+from modules.settings import EnvironmentSettings
+from modules.storage import SecureBucket, SecureBucketConfig, access_log_bucket_arns
+from modules.tagging import stack_tags
+
+
+@dataclass(frozen=True)
+class StackNames:
+    """Every name in an environment stack, decided in one place (some are needed before their resources exist)."""
+
+    ingest_function: str
+    rotation_function: str
+    ingest_bucket: str
+    manifest_bucket: str
+    access_log_bucket: str
+    key_alias: str
+    flow_log_group: str
+
+    @classmethod
+    def for_environment(cls, env: EnvironmentSettings) -> "StackNames":
+        namer = Namer.for_environment(env)
+        return cls(
+            ingest_function=namer.name("lambda_function", "ingest"),
+            rotation_function=namer.name("lambda_function", "rotate-signing-key"),
+            ingest_bucket=namer.name("s3_bucket", "ingest"),
+            manifest_bucket=namer.name("s3_bucket", "manifests"),
+            access_log_bucket=namer.name("s3_bucket", "access-logs"),
+            key_alias=namer.name("kms_alias", "key"),
+            flow_log_group=namer.log_group("vpc-flow-logs"),
+        )
+
+    @property
+    def log_groups(self) -> tuple[str, ...]:
+        return (f"/aws/lambda/{self.ingest_function}", f"/aws/lambda/{self.rotation_function}", self.flow_log_group)
+
+
+def state_key(env: EnvironmentSettings) -> str:
+    return f"{env.project}/{env.name}/terraform.tfstate"
+
+
+class IngestStack(ProjectStack):
+    def __init__(self, scope: Construct, env: EnvironmentSettings) -> None:
+        super().__init__(scope, env.stack_name, region=env.region, account_id=env.account_id, tags=stack_tags(env))
+        self.env = env
+        self.names = StackNames.for_environment(env)
+        self.namer = Namer.for_environment(env)
+        backend = S3Backend(
+            self,
+            bucket=env.state_bucket,
+            key=state_key(env),
+            region=env.state_region,
+            encrypt=True,
+            kms_key_id=env.state_key_arn,
+        )
+        # cdktf 0.21's S3Backend has no use_lockfile: S3-native locking (Terraform >= 1.10).
+        backend.add_override("use_lockfile", True)
+        self.key = EncryptionKey(self, "key", EncryptionKeyConfig(
+            description=f"{env.stack_name}: buckets, logs, secret, queue, topic and function environment",
+            alias=self.names.key_alias,
+            account_id=env.account_id,
+            deletion_window_days=env.key.deletion_window_days,
+            prevent_destroy=env.production,
+            service_statements=tuple(self._key_service_statements()),
+        ))
+        self.access_logs = SecureBucket(self, "access-logs", SecureBucketConfig(
+            name=self.names.access_log_bucket,
+            account_id=env.account_id,
+            kms_key_arn=None,
+            is_access_log_bucket=True,
+            force_destroy=env.force_destroy,
+            noncurrent_version_expiration_days=env.storage.noncurrent_version_expiration_days,
+            abort_incomplete_multipart_days=env.storage.abort_incomplete_multipart_days,
+            log_source_bucket_arns=access_log_bucket_arns([self.names.ingest_bucket, self.names.manifest_bucket]),
+        ))
+        self.ingest_bucket = self._data_bucket("ingest", self.names.ingest_bucket)
+        self.manifest_bucket = self._data_bucket("manifests", self.names.manifest_bucket)
+
+    def _data_bucket(self, id_: str, name: str) -> SecureBucket:
+        env = self.env
+        return SecureBucket(self, id_, SecureBucketConfig(
+            name=name,
+            account_id=env.account_id,
+            kms_key_arn=self.key.key_arn,
+            force_destroy=env.force_destroy,
+            prevent_destroy=env.production,
+            noncurrent_version_expiration_days=env.storage.noncurrent_version_expiration_days,
+            abort_incomplete_multipart_days=env.storage.abort_incomplete_multipart_days,
+        ), log_target=self.access_logs)
+
+    def _key_service_statements(self) -> list[dict]:
+        env = self.env
+        region, account = env.region, env.account_id
+        log_group_arns = [f"arn:aws:logs:{region}:{account}:log-group:{name}" for name in self.names.log_groups]
+        return [
+            {
+                "Sid": "CloudWatchLogsEncryptsThisStacksLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": ["*"],
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+            },
+        ]
