@@ -62,3 +62,11 @@ def recorder(world):
     rec.attach(adapters.client("s3")).attach(adapters.client("secretsmanager"))
     yield rec
     rec.detach()
+
+
+@pytest.fixture
+def recorder_sm(aws):
+    """Records the calls made through the shared Secrets Manager client."""
+    rec = ApiCallRecorder().attach(adapters.client("secretsmanager"))
+    yield rec
+    rec.detach()
