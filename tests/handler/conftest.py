@@ -70,3 +70,11 @@ def recorder_sm(aws):
     rec = ApiCallRecorder().attach(adapters.client("secretsmanager"))
     yield rec
     rec.detach()
+
+
+@pytest.fixture(scope="session")
+def recorded_calls():
+    """Every AWS call recorded by any ApiCallRecorder during the session."""
+    from api_calls import RECORDED_CALLS
+
+    return RECORDED_CALLS

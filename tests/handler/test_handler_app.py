@@ -288,3 +288,91 @@ def test_transient_error_in_signing_key_fetch_fails_invocation(world, rt, record
     with pytest.raises(app.RecordsFailedError):
         app.lambda_handler(world.event(world.record("incoming/k.txt", vid)), hw.context())
     assert world.manifest_keys() == []
+
+
+def _error_response(code, status):
+    from botocore.awsrequest import AWSResponse
+
+    def hook(**_):
+        return (AWSResponse("https://s3.invalid", status, {}, None),
+                {"Error": {"Code": code, "Message": code},
+                 "ResponseMetadata": {"HTTPStatusCode": status}})
+    return hook
+
+
+@pytest.mark.parametrize("code, status", [
+    ("KMS.DisabledException", 400), ("KMS.KMSInvalidStateException", 400),
+    ("SlowDown", 503), ("ThrottlingException", 400), ("InternalError", 500),
+])
+def test_kms_and_throttling_errors_on_get_propagate(world, rt, code, status):
+    """S3 returns these when the bucket key is disabled or requests are throttled
+    (after botocore's own retries): the invocation must fail so Lambda retries."""
+    vid = world.put("incoming/e.txt", b"e")
+    other = world.put("incoming/f.txt", b"f")
+    s3 = hw.adapters.client("s3")
+    s3.meta.events.register("before-call.s3.GetObject", _error_response(code, status),
+                            unique_id="inject")
+    try:
+        with pytest.raises(app.RecordsFailedError) as ei:
+            app.lambda_handler(world.event(world.record("incoming/e.txt", vid),
+                                           world.record("incoming/f.txt", other)), hw.context())
+    finally:
+        s3.meta.events.unregister("before-call.s3.GetObject", unique_id="inject")
+    assert ei.value.__cause__.response["Error"]["Code"] == code
+    assert len(ei.value.failures) == 2
+    assert world.manifest_keys() == []
+
+
+def test_manifest_put_error_other_than_precondition_propagates(world, rt):
+    vid = world.put("incoming/p.txt", b"p")
+    s3 = hw.adapters.client("s3")
+    s3.meta.events.register("before-call.s3.PutObject", _error_response("AccessDenied", 403),
+                            unique_id="inject")
+    try:
+        with pytest.raises(app.RecordsFailedError):
+            app.lambda_handler(world.event(world.record("incoming/p.txt", vid)), hw.context())
+    finally:
+        s3.meta.events.unregister("before-call.s3.PutObject", unique_id="inject")
+
+
+def test_conditional_request_conflict_is_a_duplicate(world, rt, capsys):
+    vid = world.put("incoming/c409.txt", b"c")
+    s3 = hw.adapters.client("s3")
+    s3.meta.events.register("before-call.s3.PutObject",
+                            _error_response("ConditionalRequestConflict", 409), unique_id="inject")
+    try:
+        out = app.lambda_handler(world.event(world.record("incoming/c409.txt", vid)), hw.context())
+    finally:
+        s3.meta.events.unregister("before-call.s3.PutObject", unique_id="inject")
+    assert out["outcomes"] == {"duplicate": 1}
+
+
+def test_unversioned_read_is_pinned_by_etag(world, rt, recorder):
+    world.s3.create_bucket(Bucket="plain-bucket-test",
+                           CreateBucketConfiguration={"LocationConstraint": hw.REGION})
+    world.s3.put_object(Bucket="plain-bucket-test", Key="incoming/u.txt", Body=b"u")
+    out = app.lambda_handler(world.event(world.record("incoming/u.txt", None,
+                                                      bucket="plain-bucket-test")), hw.context())
+    assert out["outcomes"] == {"accepted": 1}
+    get = next(c for c in recorder.calls if c["operation"] == "GetObject")
+    assert "VersionId" not in get["params"] and get["params"]["IfMatch"].strip('"')
+    m = json.loads(world.s3.get_object(Bucket=hw.MANIFEST_BUCKET,
+                                       Key=world.manifest_key("incoming/u.txt", None,
+                                                              bucket="plain-bucket-test"))["Body"].read())
+    assert m["version_id"] is None and m["bucket"] == "plain-bucket-test"
+
+
+def test_import_time_budget():
+    """importing handler.app costs at most 1.3x `import boto3` (best of 5 runs each)."""
+    import subprocess
+    import sys
+
+    def best(mod):
+        times = []
+        for _ in range(5):
+            err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {mod}"],
+                                 cwd=hw.ROOT, capture_output=True, text=True, check=True).stderr
+            times.append(int(err.strip().splitlines()[-1].split("|")[1]))
+        return min(times)
+
+    assert best("handler.app") <= 1.3 * best("boto3")
