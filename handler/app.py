@@ -24,6 +24,7 @@ dead-letters the event (already written manifests make the retry idempotent).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -201,6 +202,4 @@ def _process_record(record, rt: Runtime, fields: dict) -> str:
 
 
 def _signature_of(body: bytes) -> str:
-    import json
-
     return str(json.loads(body.decode("utf-8")).get("signature", ""))

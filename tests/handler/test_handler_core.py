@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote_plus
 
 import pytest
 from hypothesis import given, settings

@@ -52,8 +52,6 @@ def test_verify_main_in_process(world, tmp_path, capsys):
 def _run(*args, env=None):
     import os
 
-    from pathlib import Path
-
     e = dict(os.environ)
     e.pop("SIGNING_SECRET_ARN", None)
     e.update(env or {})
