@@ -44,13 +44,13 @@ class StateBackendStack(ProjectStack):
             description=f"{settings.project} Terraform state",
             alias=check_name("kms_alias", settings.state_key_alias),
             account_id=settings.state_account_id,
+            region=settings.state_region,
             prevent_destroy=True,
         ))
         log_name = bucket_name(settings.project, "tfstate", "access-logs", settings.state_account_id, settings.state_region)
         self.access_logs = SecureBucket(self, "access-logs", SecureBucketConfig(
             name=log_name,
             account_id=settings.state_account_id,
-            kms_key_arn=None,
             is_access_log_bucket=True,
             prevent_destroy=True,
             log_source_bucket_arns=access_log_bucket_arns([settings.state_bucket]),
@@ -58,6 +58,5 @@ class StateBackendStack(ProjectStack):
         self.state_bucket = SecureBucket(self, "state", SecureBucketConfig(
             name=settings.state_bucket,
             account_id=settings.state_account_id,
-            kms_key_arn=self.key.key_arn,
             prevent_destroy=True,
-        ), log_target=self.access_logs)
+        ), key=self.key, log_target=self.access_logs)

@@ -13,9 +13,10 @@ from cdktf import S3Backend
 from constructs import Construct
 
 from modules.base_stack import ProjectStack
-from modules.encryption import EncryptionKey, EncryptionKeyConfig
+from modules.encryption import EncryptionKey, EncryptionKeyConfig, cloudwatch_alarms_statement, logs_statement, sns_statement
 from modules.naming import Namer
 from modules.settings import EnvironmentSettings
+from modules.secrets import SigningSecret, SigningSecretConfig
 from modules.storage import SecureBucket, SecureBucketConfig, access_log_bucket_arns
 from modules.tagging import stack_tags
 
@@ -30,6 +31,7 @@ class StackNames:
     manifest_bucket: str
     access_log_bucket: str
     key_alias: str
+    signing_secret: str
     flow_log_group: str
 
     @classmethod
@@ -42,6 +44,7 @@ class StackNames:
             manifest_bucket=namer.name("s3_bucket", "manifests"),
             access_log_bucket=namer.name("s3_bucket", "access-logs"),
             key_alias=namer.name("kms_alias", "key"),
+            signing_secret=namer.name("secret", "manifest-signing-key"),
             flow_log_group=namer.log_group("vpc-flow-logs"),
         )
 
@@ -74,6 +77,7 @@ class IngestStack(ProjectStack):
             description=f"{env.stack_name}: buckets, logs, secret, queue, topic and function environment",
             alias=self.names.key_alias,
             account_id=env.account_id,
+            region=env.region,
             deletion_window_days=env.key.deletion_window_days,
             prevent_destroy=env.production,
             service_statements=tuple(self._key_service_statements()),
@@ -81,7 +85,6 @@ class IngestStack(ProjectStack):
         self.access_logs = SecureBucket(self, "access-logs", SecureBucketConfig(
             name=self.names.access_log_bucket,
             account_id=env.account_id,
-            kms_key_arn=None,
             is_access_log_bucket=True,
             force_destroy=env.force_destroy,
             noncurrent_version_expiration_days=env.storage.noncurrent_version_expiration_days,
@@ -90,30 +93,29 @@ class IngestStack(ProjectStack):
         ))
         self.ingest_bucket = self._data_bucket("ingest", self.names.ingest_bucket)
         self.manifest_bucket = self._data_bucket("manifests", self.names.manifest_bucket)
+        self.signing_secret = SigningSecret(self, "signing-secret", SigningSecretConfig(
+            name=self.names.signing_secret,
+            description=f"{env.stack_name}: HMAC key that signs manifests; value set only by the rotation function",
+            recovery_window_days=env.secret.recovery_window_days,
+            rotation_days=env.secret.rotation_days,
+        ), key=self.key)
 
     def _data_bucket(self, id_: str, name: str) -> SecureBucket:
         env = self.env
         return SecureBucket(self, id_, SecureBucketConfig(
             name=name,
             account_id=env.account_id,
-            kms_key_arn=self.key.key_arn,
             force_destroy=env.force_destroy,
             prevent_destroy=env.production,
             noncurrent_version_expiration_days=env.storage.noncurrent_version_expiration_days,
             abort_incomplete_multipart_days=env.storage.abort_incomplete_multipart_days,
-        ), log_target=self.access_logs)
+        ), key=self.key, log_target=self.access_logs)
 
     def _key_service_statements(self) -> list[dict]:
+        """Services that use the key as themselves (roles get kms:ViaService grants from the owners instead)."""
         env = self.env
         region, account = env.region, env.account_id
         log_group_arns = [f"arn:aws:logs:{region}:{account}:log-group:{name}" for name in self.names.log_groups]
-        return [
-            {
-                "Sid": "CloudWatchLogsEncryptsThisStacksLogGroups",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                "Resource": ["*"],
-                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
-            },
-        ]
+        # No S3 statement: S3 notifies the function directly, and S3 uses the key on the callers' behalf.
+        # No SQS statement: Lambda writes dead letters with the function's role (a kms:ViaService grant).
+        return [logs_statement(region, log_group_arns), cloudwatch_alarms_statement(account), sns_statement(account)]

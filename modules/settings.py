@@ -145,7 +145,8 @@ class SecretSettings:
 
     def check(self, path: str, problems: Problems) -> None:
         problems.check_range(join(path, "recovery_window_days"), self.recovery_window_days, 7, 30, "days")
-        problems.check_range(join(path, "rotation_days"), self.rotation_days, 1, 365, "days")
+        # At most 90: AWS FSBP SecretsManager.4 / checkov CKV_AWS_304 (secrets rotated within 90 days).
+        problems.check_range(join(path, "rotation_days"), self.rotation_days, 1, 90, "days")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ The documented exception: an access-log bucket. S3 server access log delivery
 does not support SSE-KMS target buckets, so it uses SSE-S3 (AES256); it logs
 nowhere (logging to itself would loop); its policy lets
 ``logging.s3.amazonaws.com`` write, only for this account's source buckets.
+
+Permissions come from the bucket (``grant_read(prefix)``, ``grant_write(prefix)``):
+IAM statements for a role, scoped to this bucket's ARN and an object prefix,
+plus the KMS actions S3 needs on the bucket's key, usable only through S3
+(``kms:ViaService``) and only for this bucket (with S3 Bucket Keys the
+encryption context is the bucket ARN).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Optional
 from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
+from modules.encryption import EncryptionKey, sid_part
 from modules.policy import Statement, deny_insecure_transport, render, statement
 from modules.provider_import import aws
 
@@ -29,8 +36,6 @@ from modules.provider_import import aws
 class SecureBucketConfig:
     name: str
     account_id: str
-    # None: SSE-S3; allowed only for access-log buckets (see module docstring).
-    kms_key_arn: Optional[str]
     # True for an access-log bucket: SSE-S3, no logging of its own, log-delivery policy.
     is_access_log_bucket: bool = False
     log_prefix: str = ""
@@ -38,20 +43,28 @@ class SecureBucketConfig:
     prevent_destroy: bool = False
     noncurrent_version_expiration_days: int = 90
     abort_incomplete_multipart_days: int = 7
-    # Set on an access-log bucket: the ARNs of the buckets that log into it.
+    # Required on an access-log bucket: the ARNs of the buckets that log into it (nothing else may).
     log_source_bucket_arns: tuple[str, ...] = ()
     extra_policy_statements: tuple[Statement, ...] = field(default_factory=tuple)
 
 
 class SecureBucket(Construct):
+    """``key``: the stack's KMS key (SSE-KMS); ``log_target``: the access-log bucket. Both None only for an access-log bucket."""
+
     def __init__(self, scope: Construct, id_: str, config: SecureBucketConfig,
-                 log_target: Optional["SecureBucket"] = None) -> None:
+                 key: Optional[EncryptionKey] = None, log_target: Optional["SecureBucket"] = None) -> None:
         super().__init__(scope, id_)
-        if config.kms_key_arn is None and not config.is_access_log_bucket:
-            raise ValueError(f"bucket {config.name!r}: SSE-S3 is allowed only for access-log buckets; give kms_key_arn")
+        if (key is None) != config.is_access_log_bucket:
+            raise ValueError(f"bucket {config.name!r}: SSE-KMS with the stack's key is required "
+                             "(SSE-S3 is allowed only for an access-log bucket, which must not be given a key)")
         if (log_target is None) != config.is_access_log_bucket:
             raise ValueError(f"bucket {config.name!r}: every bucket except an access-log bucket logs to an access-log bucket")
+        if config.is_access_log_bucket and not config.log_source_bucket_arns:
+            raise ValueError(f"bucket {config.name!r}: an access-log bucket needs log_source_bucket_arns "
+                             "(log delivery is allowed only for those buckets)")
         self.config = config
+        self.key = key
+        self._sid = sid_part(id_)
         self.bucket = aws("s3_bucket").S3Bucket(
             self, "bucket",
             bucket=config.name,
@@ -80,9 +93,9 @@ class SecureBucket(Construct):
             versioning_configuration=ver.S3BucketVersioningVersioningConfiguration(status="Enabled"),
         )
         sse = aws("s3_bucket_server_side_encryption_configuration")
-        if config.kms_key_arn is not None:
+        if key is not None:
             default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                sse_algorithm="aws:kms", kms_master_key_id=config.kms_key_arn)
+                sse_algorithm="aws:kms", kms_master_key_id=key.key_arn)
             rule = sse.S3BucketServerSideEncryptionConfigurationRuleA(
                 apply_server_side_encryption_by_default=default, bucket_key_enabled=True)
         else:
@@ -122,9 +135,8 @@ class SecureBucket(Construct):
             )
 
     def _log_delivery_statement(self, config: SecureBucketConfig) -> Statement:
-        condition = {"StringEquals": {"aws:SourceAccount": config.account_id}}
-        if config.log_source_bucket_arns:
-            condition["ArnLike"] = {"aws:SourceArn": list(config.log_source_bucket_arns)}
+        condition = {"StringEquals": {"aws:SourceAccount": config.account_id},
+                     "ArnLike": {"aws:SourceArn": list(config.log_source_bucket_arns)}}
         return statement("AllowS3ServerAccessLogDelivery", ["s3:PutObject"], [f"{self.bucket.arn}/*"],
                          principal={"Service": "logging.s3.amazonaws.com"}, condition=condition)
 
@@ -135,6 +147,28 @@ class SecureBucket(Construct):
     @property
     def bucket_arn(self) -> str:
         return self.bucket.arn
+
+    def grant_read(self, prefix: str = "") -> list[Statement]:
+        """Read objects under ``prefix``, by version id too (the handler pins the version it was notified of)."""
+        return [statement(f"{self._sid}ReadObjects", ["s3:GetObject", "s3:GetObjectVersion"], [self._objects(prefix)]),
+                *self._key_grant("Read", ["kms:Decrypt"])]
+
+    def grant_write(self, prefix: str = "") -> list[Statement]:
+        """Write objects under ``prefix``: SSE-KMS needs GenerateDataKey, and Decrypt for multipart uploads."""
+        return [statement(f"{self._sid}WriteObjects", ["s3:PutObject"], [self._objects(prefix)]),
+                *self._key_grant("Write", ["kms:GenerateDataKey", "kms:Decrypt"])]
+
+    def _objects(self, prefix: str) -> str:
+        if "*" in prefix or "?" in prefix or prefix.startswith("/"):
+            raise ValueError(f"bucket {self.config.name!r}: prefix {prefix!r} must be a literal key prefix (no wildcards, no leading '/')")
+        return f"{self.bucket_arn}/{prefix}*"
+
+    def _key_grant(self, what: str, actions: list[str]) -> list[Statement]:
+        if self.key is None:
+            return []  # SSE-S3: S3 holds the key, there is nothing to grant.
+        # With S3 Bucket Keys the encryption context is the bucket ARN, not the object ARN.
+        return self.key.grant_via_service(actions, "s3", sid=f"{self._sid}{what}Key",
+                                          encryption_context={"aws:s3:arn": self.bucket_arn})
 
 
 def access_log_bucket_arns(names: Sequence[str]) -> tuple[str, ...]:
