@@ -13,6 +13,7 @@ from typing import Any
 from cdktf import App
 
 from modules.bootstrap_stack import StateBackendStack
+from modules.emulator import use_emulator
 from modules.ingest_stack import IngestStack
 from modules.settings import ProjectSettings, load_project
 
@@ -21,32 +22,40 @@ CONFIG_FILE = PROJECT_ROOT / "cdktf.json"
 CONTEXT_KEY = "ingest"
 
 
-def read_config(path: Path = CONFIG_FILE) -> dict[str, Any]:
+def config_file() -> Path:
+    """cdktf.json, or the file named by ``INGEST_CONFIG_FILE`` (same shape; used to try a variant)."""
+    return Path(os.environ.get("INGEST_CONFIG_FILE") or CONFIG_FILE)
+
+
+def read_config(path: Path | None = None) -> dict[str, Any]:
     """The project configuration: ``context.ingest`` of cdktf.json."""
-    return json.loads(path.read_text(encoding="utf-8"))["context"][CONTEXT_KEY]
+    return json.loads((path or config_file()).read_text(encoding="utf-8"))["context"][CONTEXT_KEY]
 
 
 def build_app(settings: ProjectSettings, outdir: str, environments: Iterable[str] | None = None,
-              bootstrap: bool = True) -> tuple[App, list]:
+              bootstrap: bool = True, emulator_endpoint: str | None = None) -> tuple[App, list]:
+    """``emulator_endpoint``: point the environment stacks at a local AWS emulator (e2e tests only, see modules/emulator.py)."""
     app = App(outdir=outdir, skip_validation=False, stack_traces=False)
     stacks: list = []
     wanted = set(environments) if environments is not None else None
     for env in settings.environments:
         if wanted is None or env.name in wanted:
             stacks.append(IngestStack(app, env))
+            if emulator_endpoint is not None:
+                use_emulator(stacks[-1], emulator_endpoint)
     if bootstrap:
         stacks.append(StateBackendStack(app, settings))
     return app, stacks
 
 
 def synth(settings: ProjectSettings, outdir: str | os.PathLike[str], environments: Iterable[str] | None = None,
-          bootstrap: bool = True) -> Path:
+          bootstrap: bool = True, emulator_endpoint: str | None = None) -> Path:
     """Synthesize into a temporary folder, check it, then replace ``outdir``: never a half-written output."""
     final = Path(outdir).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
-        app, stacks = build_app(settings, str(staging), environments, bootstrap)
+        app, stacks = build_app(settings, str(staging), environments, bootstrap, emulator_endpoint)
         app.synth()
         for stack in stacks:
             stack.tags_aspect.raise_if_any()
@@ -59,5 +68,5 @@ def synth(settings: ProjectSettings, outdir: str | os.PathLike[str], environment
     return final
 
 
-def load_settings(path: Path = CONFIG_FILE) -> ProjectSettings:
+def load_settings(path: Path | None = None) -> ProjectSettings:
     return load_project(read_config(path))

@@ -48,6 +48,8 @@ PRODUCTION = "production"
 NON_PRODUCTION = "non-production"
 ENVIRONMENT_CLASSES = (PRODUCTION, NON_PRODUCTION)
 NON_PRODUCTION_NAMES = ("dev", "test", "sandbox", "local", "ci")
+# Filled in from the project-level settings; not settable per environment.
+INTERNAL = {"internal": True}
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,13 @@ class SecretSettings:
         problems.check_range(join(path, "rotation_days"), self.rotation_days, 1, 90, "days")
 
 
+# The key-rotation function: a few Secrets Manager calls per step, one step at a time
+# (Secrets Manager runs one rotation of a secret at once), so small fixed limits.
+ROTATION_FUNCTION_MEMORY_MB = 128
+ROTATION_FUNCTION_TIMEOUT_SECONDS = 30
+ROTATION_FUNCTION_RESERVED_CONCURRENCY = 1
+
+
 @dataclass(frozen=True)
 class FunctionSettings:
     """The ingest Lambda function."""
@@ -240,17 +249,17 @@ class MonitoringSettings:
 class EnvironmentSettings:
     """One deployable environment (one IngestStack)."""
 
-    name: str
+    name: str = field(metadata=INTERNAL)
     account_id: str
     region: str
     environment_class: str
-    project: str
-    owner: str
-    cost_center: str
-    state_bucket: str
-    state_key_alias: str
-    state_region: str
-    state_account_id: str
+    project: str = field(metadata=INTERNAL)
+    owner: str = field(metadata=INTERNAL)
+    cost_center: str = field(metadata=INTERNAL)
+    state_bucket: str = field(metadata=INTERNAL)
+    state_key_alias: str = field(metadata=INTERNAL)
+    state_region: str = field(metadata=INTERNAL)
+    state_account_id: str = field(metadata=INTERNAL)
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     network: NetworkSettings = field(default_factory=NetworkSettings)
     key: KeySettings = field(default_factory=KeySettings)
@@ -402,10 +411,9 @@ def load_project(data: Any) -> ProjectSettings:
         merged = _deep_merge(defaults, env_data)
         env_class = merged.get("environment_class") or (NON_PRODUCTION if env_name in NON_PRODUCTION_NAMES else PRODUCTION)
         merged = _deep_merge(CLASS_PROFILES.get(env_class, {}), merged)
-        merged = {
-            **merged,
+        merged = {**merged, "environment_class": env_class}
+        internal = {
             "name": env_name,
-            "environment_class": env_class,
             "project": project,
             "owner": data["owner"],
             "cost_center": data["cost_center"],
@@ -413,9 +421,10 @@ def load_project(data: Any) -> ProjectSettings:
             "state_key_alias": f"alias/{project}-tfstate",
             "state_region": state.region,
             "state_account_id": state.account_id,
-            "tags": {**tags, **merged.get("tags", {})} if isinstance(merged.get("tags", {}), Mapping) else merged.get("tags"),
         }
-        env = load(EnvironmentSettings, merged, path, problems)
+        if isinstance(merged.get("tags", {}), Mapping):
+            merged["tags"] = {**tags, **merged.get("tags", {})}
+        env = load(EnvironmentSettings, merged, path, problems, internal)
         if env is not None:
             check_tags(env, join(path, "tags"), problems)
             try:

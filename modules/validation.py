@@ -127,31 +127,49 @@ def _convert(tp: Any, value: Any, path: str, problems: Problems) -> Any:
     raise TypeError(f"unsupported settings annotation {tp!r} at {path}")  # programming error
 
 
-def load(cls: type[T], data: Any, path: str, problems: Problems) -> T | None:
-    """Build the settings dataclass ``cls`` from ``data``; record problems, never raise for bad data."""
+def load(cls: type[T], data: Any, path: str, problems: Problems,
+         internal: Mapping[str, Any] | None = None) -> T | None:
+    """Build the settings dataclass ``cls`` from ``data``; record problems, never raise for bad data.
+
+    ``internal`` supplies the fields marked internal (filled by the loader, not settable by the user).
+    """
     if not isinstance(data, Mapping):
         problems.add(path or "<root>", f"must be an object, got {type(data).__name__}")
         return None
     hints = typing.get_type_hints(cls)
     init_fields = [f for f in dataclasses.fields(cls) if f.init]
-    known = {f.name for f in init_fields}
-    for key in sorted(set(data) - known):
-        problems.add(join(path, key), f"unknown setting; allowed: {', '.join(sorted(known))}")
+    # Fields marked internal are filled in by the loader, never by the user.
+    settable = {f.name for f in init_fields if not f.metadata.get("internal")}
+    for key in sorted(set(data) - settable):
+        problems.add(join(path, key), f"unknown setting; allowed: {', '.join(sorted(settable))}")
+    data = {**data, **(internal or {})}
     kwargs: dict[str, Any] = {}
     before = len(problems)
+    constructible = True
     for f in init_fields:
         field_path = join(path, f.name)
+        field_type = hints[f.name]
         if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name], field_path, problems)
+            value = _convert(field_type, data[f.name], field_path, problems)
+            if value is None and data[f.name] is not None:
+                # Keep checking the rest: a failed section falls back to its defaults for now.
+                if f.default_factory is not dataclasses.MISSING:
+                    value = f.default_factory()
+                elif f.default is not dataclasses.MISSING:
+                    value = f.default
+                else:
+                    constructible = False
+            kwargs[f.name] = value
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            if dataclasses.is_dataclass(hints[f.name]):
-                kwargs[f.name] = load(hints[f.name], {}, field_path, problems)
+            if dataclasses.is_dataclass(field_type):
+                kwargs[f.name] = load(field_type, {}, field_path, problems)
             else:
-                problems.add(field_path, f"required ({_type_name(hints[f.name])})")
-    if len(problems) != before:
+                problems.add(field_path, f"required ({_type_name(field_type)})")
+                constructible = False
+    if not constructible:
         return None
     instance = cls(**kwargs)
     check = getattr(instance, "check", None)
     if check is not None:
         check(path, problems)
-    return instance
+    return instance if len(problems) == before else None
