@@ -15,6 +15,7 @@ from constructs import Construct
 from modules.base_stack import ProjectStack
 from modules.encryption import EncryptionKey, EncryptionKeyConfig, cloudwatch_alarms_statement, logs_statement, sns_statement
 from modules.naming import Namer
+from modules.network import Network, NetworkConfig
 from modules.settings import EnvironmentSettings
 from modules.secrets import SigningSecret, SigningSecretConfig
 from modules.storage import SecureBucket, SecureBucketConfig, access_log_bucket_arns
@@ -33,6 +34,9 @@ class StackNames:
     key_alias: str
     signing_secret: str
     flow_log_group: str
+    flow_log_role: str
+    function_security_group: str
+    endpoint_security_group: str
 
     @classmethod
     def for_environment(cls, env: EnvironmentSettings) -> "StackNames":
@@ -46,6 +50,9 @@ class StackNames:
             key_alias=namer.name("kms_alias", "key"),
             signing_secret=namer.name("secret", "manifest-signing-key"),
             flow_log_group=namer.log_group("vpc-flow-logs"),
+            flow_log_role=namer.name("iam_role", "vpc-flow-logs"),
+            function_security_group=namer.name("security_group", "functions"),
+            endpoint_security_group=namer.name("security_group", "vpc-endpoints"),
         )
 
     @property
@@ -81,6 +88,18 @@ class IngestStack(ProjectStack):
             deletion_window_days=env.key.deletion_window_days,
             prevent_destroy=env.production,
             service_statements=tuple(self._key_service_statements()),
+        ))
+        self.network = Network(self, "network", NetworkConfig(
+            settings=env.network,
+            name_prefix=self.namer.prefix,
+            account_id=env.account_id,
+            region=env.region,
+            kms_key_arn=self.key.key_arn,
+            flow_log_group_name=self.names.flow_log_group,
+            flow_log_role_name=self.names.flow_log_role,
+            log_retention_days=env.monitoring.log_retention_days,
+            function_security_group_name=self.names.function_security_group,
+            endpoint_security_group_name=self.names.endpoint_security_group,
         ))
         self.access_logs = SecureBucket(self, "access-logs", SecureBucketConfig(
             name=self.names.access_log_bucket,

@@ -58,7 +58,8 @@ class NetworkSettings:
 
     vpc_cidr: str = "10.20.0.0/16"
     az_count: int = 2
-    # Empty: look the zones up with the aws_availability_zones data source.
+    # Empty: the region's first az_count zones (<region>a, b, c). Either way an aws_availability_zones
+    # data source checks at plan time that every zone exists and is available to the account.
     availability_zones: tuple[str, ...] = ()
     egress: str = "per-az"
     optional_endpoints: tuple[str, ...] = ()
