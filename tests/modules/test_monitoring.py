@@ -218,3 +218,143 @@ def test_dashboard_check_rejects_a_metric_of_another_function(unit_stack):
     assert not allowed("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "rot-dlq"})
     assert not allowed(contract.METRIC_NAMESPACE, contract.OBJECTS_REJECTED, {"service": "fn-ingest", "extra": "x"})
     assert not allowed(contract.METRIC_NAMESPACE, "ObjectsDeleted", {"service": "fn-ingest"})
+
+
+# --- the real environment stacks ---------------------------------------------------------------------------
+
+REFERENCE = re.compile(r"^\$\{(aws_[a-z0-9_]+)\.([^.}]+)\.([a-z_]+)\}$")
+
+
+def referenced(stack: dict[str, Any], value: str, resource_type: str, attribute: str) -> dict[str, Any]:
+    """The resource a ``${type.name.attribute}`` reference points at (fails on a literal)."""
+    match = REFERENCE.match(value)
+    assert match and match.group(1) == resource_type and match.group(3) == attribute, \
+        f"{value!r} is not a reference to {resource_type}.*.{attribute}"
+    return resources(stack, resource_type)[match.group(2)]
+
+
+def env_settings(project_config: dict[str, Any], name: str):
+    return load_project(copy.deepcopy(project_config)).environment(name)
+
+
+def stack_key_ref(stack: dict[str, Any]) -> str:
+    (logical,) = resources(stack, "aws_kms_key")
+    return f"${{aws_kms_key.{logical}.arn}}"
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_alarm_dimensions_reference_this_stacks_function_and_queue(synth, project_config, env_name):
+    from modules.ingest_stack import StackNames
+
+    stack = synth[f"ingest-{env_name}"]
+    env = env_settings(project_config, env_name)
+    names = StackNames.for_environment(env)
+    alarms = {a["alarm_name"].removeprefix(f"{env.stack_name}-"): a for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
+    assert set(alarms) == set(EXPECTED_UNIT_ALARMS)
+    for suffix, alarm in alarms.items():
+        for key, value in (alarm.get("dimensions") or {}).items():
+            if key in ("FunctionName", "service"):
+                target = referenced(stack, value, "aws_lambda_function", "function_name")["function_name"]
+                assert target == (names.rotation_function if suffix.startswith("rotation") else names.ingest_function), suffix
+            else:
+                assert key == "QueueName", suffix
+                target = referenced(stack, value, "aws_sqs_queue", "name")["name"]
+                assert target == (names.rotation_dlq if suffix.startswith("rotation") else names.ingest_dlq), suffix
+    fn = env.function
+    assert alarms["ingest-duration-p99"]["threshold"] == env.monitoring.duration_threshold_share * fn.timeout_seconds * 1000
+    assert alarms["ingest-concurrency"]["threshold"] == env.monitoring.concurrency_threshold_share * fn.reserved_concurrency
+    assert alarms["ingest-objects-rejected"]["threshold"] == env.monitoring.rejected_objects_threshold
+    topic = topic_ref(stack)
+    assert all(a["alarm_actions"] == [topic] == a["ok_actions"] and a["treat_missing_data"] == "notBreaching"
+               for a in alarms.values())
+
+
+@pytest.mark.parametrize("env_name, emails", [("dev", []), ("prod", ["oncall@example.com"])])
+def test_topic_uses_the_stack_key_and_subscribes_the_configured_emails(synth, env_name, emails):
+    stack = synth[f"ingest-{env_name}"]
+    assert one(stack, "aws_sns_topic")["kms_master_key_id"] == stack_key_ref(stack)
+    subs = resources(stack, "aws_sns_topic_subscription").values()
+    assert sorted(s["endpoint"] for s in subs) == emails and all(s["protocol"] == "email" for s in subs)
+
+
+def test_key_policy_lets_cloudwatch_alarms_use_the_key_for_the_topic(dev_stack, project_config):
+    env = env_settings(project_config, "dev")
+    policy = json.loads(one(dev_stack, "aws_kms_key")["policy"])
+    (cloudwatch,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Effect"] == "Allow"
+    actions = cloudwatch["Action"] if isinstance(cloudwatch["Action"], list) else [cloudwatch["Action"]]
+    # Publishing to an SSE-KMS topic needs a data key; the publisher also needs Decrypt.
+    assert any(a in ("kms:GenerateDataKey*", "kms:GenerateDataKey") for a in actions) and "kms:Decrypt" in actions
+    assert cloudwatch["Condition"]["StringEquals"]["aws:SourceAccount"] == env.account_id
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_every_log_group_has_configured_retention_and_the_stack_key(synth, project_config, env_name):
+    from modules.ingest_stack import StackNames
+
+    stack = synth[f"ingest-{env_name}"]
+    env = env_settings(project_config, env_name)
+    groups = list(resources(stack, "aws_cloudwatch_log_group").values())
+    assert sorted(g["name"] if not g["name"].startswith("${") else
+                  referenced(stack, g["name"], "aws_lambda_function", "function_name")["function_name"]
+                  for g in groups) == sorted(StackNames.for_environment(env).log_groups)
+    for group in groups:
+        assert group["retention_in_days"] == env.monitoring.log_retention_days == 365, group["name"]
+        assert group["kms_key_id"] == stack_key_ref(stack), group["name"]
+    # CloudWatch Logs may use the key for exactly these groups.
+    policy = json.loads(one(stack, "aws_kms_key")["policy"])
+    (logs,) = [s for s in policy["Statement"] if s.get("Principal") == {"Service": f"logs.{env.region}.amazonaws.com"}]
+    allowed = logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"]
+    assert sorted(allowed) == sorted(f"arn:aws:logs:{env.region}:{env.account_id}:log-group:{g['name']}" for g in groups)
+
+
+def test_a_lowered_retention_reaches_every_log_group(synth_variant):
+    stacks = synth_variant(lambda cfg: cfg["environments"]["dev"].setdefault("monitoring", {}).update(log_retention_days=30),
+                           environments=["dev"])
+    groups = resources(stacks["ingest-dev"], "aws_cloudwatch_log_group").values()
+    assert len(groups) == 3 and {g["retention_in_days"] for g in groups} == {30}
+
+
+@pytest.mark.parametrize("env_name", ["dev", "prod"])
+def test_real_dashboard_references_only_this_stacks_metrics(synth, project_config, env_name):
+    from modules.ingest_stack import StackNames
+
+    stack = synth[f"ingest-{env_name}"]
+    names = StackNames.for_environment(env_settings(project_config, env_name))
+    resolved = []
+    for metric in dashboard_metrics(stack):
+        namespace, name, dims = metric_identity(metric)
+        for key, value in dims.items():
+            resource_type, attribute = ("aws_sqs_queue", "name") if key == "QueueName" else ("aws_lambda_function", "function_name")
+            dims[key] = referenced(stack, value, resource_type, attribute)[attribute]
+        resolved.append((namespace, name, dims))
+    allowed = allowed_dashboard_metrics(stack, names.ingest_function, names.rotation_function, {names.ingest_dlq, names.rotation_dlq})
+    assert [m for m in resolved if not allowed(*m)] == []
+
+
+# --- configuration errors ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("monitoring, expected", [
+    ({"log_retention_days": 42}, "environments.dev.monitoring.log_retention_days: 42 is not a CloudWatch Logs retention; allowed: "
+                                 + ", ".join(map(str, LOG_RETENTION_DAYS))),
+    ({"duration_threshold_share": 0}, "environments.dev.monitoring.duration_threshold_share: 0.0 is out of range; "
+                                      "allowed: greater than 0 and at most 1"),
+    ({"concurrency_threshold_share": 1.5}, "environments.dev.monitoring.concurrency_threshold_share: 1.5 is out of range; "
+                                           "allowed: greater than 0 and at most 1"),
+    ({"alarm_emails": ["ok@example.com", "not-an-email"]},
+     "environments.dev.monitoring.alarm_emails[1]: 'not-an-email' is not an email address"),
+])
+def test_bad_monitoring_config_fails_with_the_field_and_what_is_allowed(project_config, monitoring, expected):
+    config = copy.deepcopy(project_config)
+    config["environments"]["dev"].setdefault("monitoring", {}).update(monitoring)
+    with pytest.raises(ConfigError) as raised:
+        load_project(config)
+    assert expected in str(raised.value)
+    assert len(raised.value.problems) == 1
+
+
+def test_good_monitoring_config_loads_with_the_documented_defaults(project_config):
+    dev = env_settings(project_config, "dev").monitoring
+    assert dev == MonitoringSettings()
+    assert (dev.log_retention_days, dev.duration_threshold_share, dev.concurrency_threshold_share) == (365, 0.8, 0.8)
+    assert all(days in LOG_RETENTION_DAYS for days in (1, 30, 365, 3653))
