@@ -20,7 +20,7 @@ export DISABLE_VERSION_CHECK := 1
 
 STAMPS := .setup-stamps
 
-.PHONY: help setup test synth build validate bench snapshot e2e clean
+.PHONY: help setup test synth build redrive validate bench snapshot e2e clean
 help: ## List the targets
 	@grep -hE '^[a-z][a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -57,7 +57,19 @@ $(STAMPS)/npm-tools: tools/package.json tools/package-lock.json $(STAMPS)/node22
 test: ## Run the whole test suite
 	$(PY) -m pytest
 
-synth: ## Synthesize every stack into cdktf.out/stacks/<stack>/cdk.tf.json
+HANDLER_ZIP     := dist/handler.zip
+HANDLER_SOURCES := $(shell find handler -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+
+build: $(HANDLER_ZIP) ## Zip handler/ into dist/handler.zip (byte-reproducible) and print its source_code_hash
+
+# Rebuilt when a source is newer; tools/build_zip.py writes only when the bytes change.
+$(HANDLER_ZIP): $(HANDLER_SOURCES) tools/build_zip.py
+	$(PY) -m tools.build_zip
+
+redrive: ## Re-invoke the function with every dead-lettered event of ENV (default dev), deleting each after hand-off
+	$(PY) -m tools.redrive --env $(ENV)
+
+synth: $(HANDLER_ZIP) ## Synthesize every stack into cdktf.out/stacks/<stack>/cdk.tf.json
 	$(PY) main.py
 
 clean: ## Remove generated output (not the installed tools)
@@ -65,3 +77,6 @@ clean: ## Remove generated output (not the installed tools)
 
 validate: synth ## terraform init -backend=false + validate on every stack (offline mirror; skips without Terraform)
 	$(PY) -m tools.terraform_cli validate cdktf.out
+
+bench: ## Benchmarks side by side with their baselines (synth: plain vs fast provider import)
+	$(PY) -m tools.bench
