@@ -38,6 +38,15 @@ def load_stacks(outdir: Path) -> dict[str, Stack]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def handler_zip() -> Path:
+    """Every stack embeds dist/handler.zip: build it (no write when unchanged) before anything synthesizes."""
+    from tools.build_zip import ARTIFACT, build
+
+    build()
+    return ARTIFACT
+
+
 @pytest.fixture(scope="session")
 def project_config() -> dict[str, Any]:
     """The configuration from cdktf.json (a fresh deep copy per use is the caller's job)."""
