@@ -365,16 +365,18 @@ def test_unversioned_read_is_pinned_by_etag(world, rt, recorder):
 
 
 def test_import_time_budget():
-    """importing handler.app costs at most 1.3x `import boto3` (best of 5 runs each)."""
+    """importing handler.app costs at most 1.3x `import boto3` alone.
+
+    Measured in one fresh interpreter per run: the time of `import boto3`, then the
+    extra time of `import handler.app` on top of it (same process, same load), so
+    a busy machine does not skew the ratio; median of 5 runs."""
+    import statistics
     import subprocess
     import sys
 
-    def best(mod):
-        times = []
-        for _ in range(5):
-            err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {mod}"],
-                                 cwd=hw.ROOT, capture_output=True, text=True, check=True).stderr
-            times.append(int(err.strip().splitlines()[-1].split("|")[1]))
-        return min(times)
-
-    assert best("handler.app") <= 1.3 * best("boto3")
+    code = ("import time; t = time.perf_counter(); import boto3; a = time.perf_counter() - t; "
+            "t = time.perf_counter(); import handler.app; b = time.perf_counter() - t; "
+            "print((a + b) / a)")
+    ratios = [float(subprocess.run([sys.executable, "-c", code], cwd=hw.ROOT, capture_output=True,
+                                   text=True, check=True).stdout) for _ in range(5)]
+    assert statistics.median(ratios) <= 1.3, ratios
