@@ -358,3 +358,53 @@ def test_good_monitoring_config_loads_with_the_documented_defaults(project_confi
     assert dev == MonitoringSettings()
     assert (dev.log_retention_days, dev.duration_threshold_share, dev.concurrency_threshold_share) == (365, 0.8, 0.8)
     assert all(days in LOG_RETENTION_DAYS for days in (1, 30, 365, 3653))
+
+
+# --- checkov, both ways --------------------------------------------------------------------------------------
+
+CHECKOV = Path(__file__).resolve().parents[2] / ".venv-checkov" / "bin" / "checkov"
+MONITORING_CHECKS = ("CKV_AWS_26", "CKV_AWS_27", "CKV_AWS_66", "CKV_AWS_158", "CKV_AWS_338")
+
+
+def checkov_failures(stacks: dict[str, dict[str, Any]], tmp_path: Path) -> dict[str, set[tuple[str, str]]]:
+    """Run the real checkov (only the monitoring checks) on copies without terraform.required_version
+    (with it, checkov's terraform_json parser silently parses nothing)."""
+    import subprocess
+
+    for name, stack in stacks.items():
+        scan_copy = copy.deepcopy(stack)
+        scan_copy["terraform"].pop("required_version", None)
+        (tmp_path / f"{name}.tf.json").write_text(json.dumps(scan_copy))
+    run = subprocess.run([str(CHECKOV), "-d", str(tmp_path), "--framework", "terraform_json", "-o", "json", "--compact",
+                          "--quiet", "--check", ",".join(MONITORING_CHECKS)],
+                         capture_output=True, text=True, timeout=600)
+    reports = json.loads(run.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failures: dict[str, set[tuple[str, str]]] = {name: set() for name in stacks}
+    passed = 0
+    for report in reports:
+        passed += report["summary"]["passed"]
+        for failed in report["results"]["failed_checks"]:
+            failures[Path(failed["file_path"]).name.removesuffix(".tf.json")].add((failed["check_id"], failed["resource"]))
+    assert passed > 0, f"checkov checked nothing: {run.stderr[-2000:]}"
+    return failures
+
+
+@pytest.mark.skipif(not CHECKOV.exists(), reason="checkov is not installed in .venv-checkov (make setup)")
+def test_checkov_passes_the_real_stacks_and_fails_a_weakened_copy(synth, tmp_path):
+    weakened = copy.deepcopy(synth["ingest-dev"])
+    first_group, *other_groups = resources(weakened, "aws_cloudwatch_log_group").values()
+    del first_group["retention_in_days"]  # CKV_AWS_66: no retention at all (kept forever)
+    for group in other_groups:
+        group["retention_in_days"] = 30  # CKV_AWS_338: below one year
+    for group in (first_group, *other_groups):
+        del group["kms_key_id"]
+    for topic in resources(weakened, "aws_sns_topic").values():
+        del topic["kms_master_key_id"]
+    for queue in resources(weakened, "aws_sqs_queue").values():
+        del queue["kms_master_key_id"]
+    failures = checkov_failures({"ingest-dev": synth["ingest-dev"], "ingest-prod": synth["ingest-prod"],
+                                 "weakened": weakened}, tmp_path)
+    assert failures["ingest-dev"] == set() and failures["ingest-prod"] == set()
+    failed_ids = {check for check, _ in failures["weakened"]}
+    assert failed_ids == set(MONITORING_CHECKS), failures["weakened"]
