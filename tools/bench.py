@@ -1,5 +1,7 @@
 """Benchmarks, printed side by side with their baseline in one run (`make bench`).
 
+handler: see tools/bench_handler.py (memory vs object size, streaming throughput, import time).
+
 synth: wall time and peak memory (summed RSS of the process tree: Python and
 the jsii Node.js process) of a full `make synth`, with the plain provider import
 (baseline) and with the fast one, and their ratio. Each is run ``--repeat``
@@ -76,11 +78,17 @@ def bench_synth(repeat: int) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="*", default=["synth"], choices=["synth"], help="benchmarks to run")
+    parser.add_argument("what", nargs="*", default=["synth", "handler"], choices=["synth", "handler"],
+                        help="benchmarks to run (default: all)")
+    parser.add_argument("--large-mib", type=int, default=512, help="size of the large object in the handler benchmark")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     if "synth" in args.what:
         bench_synth(args.repeat)
+    if "handler" in args.what:
+        from tools.bench_handler import bench_handler
+
+        bench_handler(args.repeat, args.large_mib)
     return 0
 
 
