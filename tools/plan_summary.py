@@ -1,7 +1,8 @@
 """Helpers for the GitHub workflows: an environment's stack/region, and a plan summary for the PR comment.
 
-``python -m tools.plan_summary target --env dev`` prints ``stack=…`` and
-``region=…`` lines (for ``$GITHUB_OUTPUT``), taken from the validated config.
+``python -m tools.plan_summary target --env dev`` (or ``--bootstrap`` for the
+state-backend stack) prints ``stack=…`` and ``region=…`` lines, taken from the
+validated config: for ``$GITHUB_OUTPUT`` in the workflows and ``eval`` in the Makefile.
 
 ``python -m tools.plan_summary markdown plan.json --env dev`` turns
 ``terraform show -json <planfile>`` output into Markdown: counts per action,
@@ -57,18 +58,24 @@ def markdown(plan: dict, environment: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def target_lines(env_name: str) -> str:
+def target_lines(env_name: str | None) -> str:
     from modules.app import load_settings
+    from modules.bootstrap_stack import bootstrap_stack_name
 
-    env = load_settings().environment(env_name)
+    settings = load_settings()
+    if env_name is None:
+        return f"stack={bootstrap_stack_name(settings)}\nregion={settings.state_region}\n"
+    env = settings.environment(env_name)
     return f"stack={env.stack_name}\nregion={env.region}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan_summary")
     commands = parser.add_subparsers(dest="command", required=True)
-    target = commands.add_parser("target", help="print stack= and region= of an environment")
-    target.add_argument("--env", required=True)
+    target = commands.add_parser("target", help="print stack= and region= of an environment or of the bootstrap stack")
+    which = target.add_mutually_exclusive_group(required=True)
+    which.add_argument("--env")
+    which.add_argument("--bootstrap", action="store_true")
     summary = commands.add_parser("markdown", help="summarize `terraform show -json` output as Markdown")
     summary.add_argument("plan", type=Path)
     summary.add_argument("--env", required=True)
