@@ -73,8 +73,9 @@ def _key_pattern_reaches_prefix(pattern: str, prefix: str) -> bool:
 def write_grants_covering(statements: Iterable[Statement], bucket_arn: str, prefix: str) -> list[str]:
     """Sids of Allow statements that let a role create objects in ``bucket_arn`` under ``prefix``.
 
-    ``bucket_arn`` may be a cdktf token string: grants are built from the same
-    token, so comparing the text is exact.
+    Give ``bucket_arn`` and the statements resolved (``stack.resolve``): a
+    reference then reads ``${aws_s3_bucket.<id>.arn}`` everywhere, so comparing
+    the text is exact.
     """
     found = []
     for stmt in statements:

@@ -8,8 +8,9 @@ owners' grant helpers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from cdktf import AssetType, S3Backend, TerraformAsset
+from cdktf import AssetType, DefaultTokenResolver, S3Backend, StringConcat, TerraformAsset, Tokenization
 from constructs import Construct
 
 from modules.base_stack import ProjectStack
@@ -181,8 +182,9 @@ class IngestStack(ProjectStack):
             ),
         ), key=self.key)
         # The function must never create objects where it is triggered (it would invoke itself).
-        check_no_recursion(names.ingest_function, self.ingest_function.policy_statements,
-                           self.ingest_bucket.bucket_arn, names.ingest_bucket, env.storage.trigger_prefix)
+        # Resolved first: each read of a reference yields a new token string, its resolved form is stable.
+        check_no_recursion(names.ingest_function, self._resolved(list(self.ingest_function.policy_statements)),
+                           self._resolved(self.ingest_bucket.bucket_arn), names.ingest_bucket, env.storage.trigger_prefix)
         self.ingest_trigger = BucketTrigger(self, "ingest-trigger", BucketTriggerConfig(
             bucket_id=self.ingest_bucket.bucket.id,
             bucket_arn=self.ingest_bucket.bucket_arn,
@@ -214,6 +216,10 @@ class IngestStack(ProjectStack):
             function_arn=self.rotation_function.function_arn,
             rotation_days=self.signing_secret.rotation_days,
         ))
+
+    def _resolved(self, value: Any) -> Any:
+        """References as they will appear in cdk.tf.json (``${aws_s3_bucket.<id>.arn}``)."""
+        return Tokenization.resolve(value, scope=self, resolver=DefaultTokenResolver(StringConcat()))
 
     def _handler_code(self, *handlers: str) -> FunctionCode:
         """The zip as a cdktf asset (copied into the stack folder, referenced by a relative path), checked first."""
