@@ -233,6 +233,14 @@ def referenced(stack: dict[str, Any], value: str, resource_type: str, attribute:
     return resources(stack, resource_type)[match.group(2)]
 
 
+def test_reference_check_refuses_a_literal_or_another_resource_type(dev_stack):
+    (logical,) = [k for k, f in resources(dev_stack, "aws_lambda_function").items() if f["function_name"].endswith("-ingest")]
+    assert referenced(dev_stack, f"${{aws_lambda_function.{logical}.function_name}}", "aws_lambda_function", "function_name")
+    for wrong in ("ingest-dev-ingest", f"${{aws_lambda_function.{logical}.arn}}", f"${{aws_sqs_queue.{logical}.name}}"):
+        with pytest.raises(AssertionError, match="is not a reference"):
+            referenced(dev_stack, wrong, "aws_lambda_function", "function_name")
+
+
 def env_settings(project_config: dict[str, Any], name: str):
     return load_project(copy.deepcopy(project_config)).environment(name)
 
@@ -261,7 +269,7 @@ def test_alarm_dimensions_reference_this_stacks_function_and_queue(synth, projec
                 target = referenced(stack, value, "aws_sqs_queue", "name")["name"]
                 assert target == (names.rotation_dlq if suffix.startswith("rotation") else names.ingest_dlq), suffix
     fn = env.function
-    assert alarms["ingest-duration-p99"]["threshold"] == env.monitoring.duration_threshold_share * fn.timeout_seconds * 1000
+    assert alarms["ingest-duration-p99"]["threshold"] == round(env.monitoring.duration_threshold_share * fn.timeout_seconds * 1000)
     assert alarms["ingest-concurrency"]["threshold"] == env.monitoring.concurrency_threshold_share * fn.reserved_concurrency
     assert alarms["ingest-objects-rejected"]["threshold"] == env.monitoring.rejected_objects_threshold
     topic = topic_ref(stack)
