@@ -107,7 +107,7 @@ LONGEST_COMPONENTS = {
     "s3_bucket": "access-logs",
     "iam_role": "rotation-function",
     "lambda_function": "rotate-signing-key",
-    "sqs_queue": "ingest-dlq",
+    "sqs_queue": "rotation-dlq",
     "sns_topic": "alarms",
     "kms_alias": "key",
 }

@@ -24,7 +24,7 @@ the region defaults to the environment's.
 
 IAM the operator needs (scope to the stack's ARNs)::
 
-    sqs:GetQueueUrl, sqs:ReceiveMessage, sqs:DeleteMessage   on the DLQ's ARN
+    sqs:GetQueueUrl, sqs:ReceiveMessage, sqs:DeleteMessage   on the DLQ's ARN (+ sqs:GetQueueAttributes for --dry-run)
     kms:Decrypt                                              on the stack key, with kms:ViaService = sqs.<region>.amazonaws.com
     lambda:InvokeFunction                                    on the function's ARN
 """
