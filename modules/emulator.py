@@ -13,7 +13,10 @@ Emulator mode changes the stack in exactly these places, and nowhere else
   stack's resource and data-source types use (``SERVICE_BY_TYPE_PREFIX``);
 * the S3 backend is replaced by a local backend (state file in the stack folder);
 * the resource types in ``OMITTED_RESOURCES`` are left out, each for a named
-  moto limitation.
+  moto limitation;
+* the attributes in ``UNREAD_ATTRIBUTES`` are still sent but not compared on
+  refresh (``lifecycle.ignore_changes``): moto accepts them and never returns
+  them, so the plan after apply would show them as changes forever.
 
 Configuration difference (not a stack difference): ``emulator_config`` keeps
 only the ``dev`` environment and sets its ``account_id`` to moto's fixed
@@ -63,6 +66,33 @@ OMITTED_RESOURCES: tuple[OmittedResource, ...] = (
         "provider retries for many minutes; moto never runs the rotation code (and with use_docker=false moves "
         "AWSCURRENT onto an empty version)",
         "the e2e test creates the secret's first version by running handler/rotation.py's four steps in-process",
+    ),
+)
+
+
+
+@dataclass(frozen=True)
+class UnreadAttributes:
+    """Attributes the emulator accepts but never returns: sent as in the real stack, but not compared on refresh
+    (``lifecycle.ignore_changes``), else every plan after apply would show them as changes."""
+
+    resource_type: str
+    attributes: tuple[str, ...]
+    moto_limitation: str
+
+
+UNREAD_ATTRIBUTES: tuple[UnreadAttributes, ...] = (
+    UnreadAttributes(
+        "aws_lambda_function", ("dead_letter_config", "logging_config"),
+        "moto 5.2.5 Lambda stores neither DeadLetterConfig nor LoggingConfig: GetFunction returns neither",
+    ),
+    UnreadAttributes(
+        "aws_vpc_security_group_egress_rule", ("description",),
+        "moto 5.2.5 returns a rule's Description only for CIDR rules, not for prefix-list or security-group rules",
+    ),
+    UnreadAttributes(
+        "aws_vpc_security_group_ingress_rule", ("description",),
+        "moto 5.2.5 returns a rule's Description only for CIDR rules, not for prefix-list or security-group rules",
     ),
 )
 
@@ -134,6 +164,10 @@ def use_emulator(stack: TerraformStack, endpoint: str) -> tuple[str, ...]:
     for element in _elements(stack):
         if element.terraform_resource_type in omitted:
             element.node.scope.node.try_remove_child(element.node.id)
+    unread = {u.resource_type: list(u.attributes) for u in UNREAD_ATTRIBUTES}
+    for element in _elements(stack):
+        if element.terraform_resource_type in unread:
+            element.add_override("lifecycle.ignore_changes", unread[element.terraform_resource_type])
     services = endpoint_services(e.terraform_resource_type for e in _elements(stack))
     provider_module = aws("provider")
     provider = stack.provider

@@ -137,8 +137,12 @@ class SecureBucket(Construct):
     def _log_delivery_statement(self, config: SecureBucketConfig) -> Statement:
         condition = {"StringEquals": {"aws:SourceAccount": config.account_id},
                      "ArnLike": {"aws:SourceArn": list(config.log_source_bucket_arns)}}
-        return statement("AllowS3ServerAccessLogDelivery", ["s3:PutObject"], [f"{self.bucket.arn}/*"],
-                         principal={"Service": "logging.s3.amazonaws.com"}, condition=condition)
+        delivery = statement("AllowS3ServerAccessLogDelivery", ["s3:PutObject"], [f"{self.bucket.arn}/*"],
+                             principal={"Service": "logging.s3.amazonaws.com"}, condition=condition)
+        # One ARN as a plain string, the form of AWS's server-access-logging example. AWS accepts both forms;
+        # moto 5.2.5 recognises the grant only as a string and otherwise refuses PutBucketLogging (the e2e deploy).
+        delivery["Resource"] = f"{self.bucket.arn}/*"
+        return delivery
 
     @property
     def bucket_name(self) -> str:
