@@ -20,7 +20,7 @@ export DISABLE_VERSION_CHECK := 1
 
 STAMPS := .setup-stamps
 
-.PHONY: help setup test synth build redrive validate bench snapshot e2e clean
+.PHONY: help setup test synth build redrive validate bench snapshot checkov e2e clean
 help: ## List the targets
 	@grep -hE '^[a-z][a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -77,6 +77,12 @@ clean: ## Remove generated output (not the installed tools)
 
 validate: synth ## terraform init -backend=false + validate on every stack (offline mirror; skips without Terraform)
 	$(PY) -m tools.terraform_cli validate cdktf.out
+
+snapshot: $(HANDLER_ZIP) ## Rewrite tests/snapshots/<stack>.cdk.tf.json (golden copies for plan review) from a fresh synth
+	SNAPSHOT_UPDATE=1 $(PY) -m pytest tests/proof/test_snapshot.py -q
+
+checkov: synth ## checkov on every stack, held to checkov-exceptions.yaml; prints passed/failed/skipped per stack
+	$(PY) -m tools.checkov_scan cdktf.out
 
 bench: ## Benchmarks side by side with their baselines (synth: plain vs fast provider import)
 	$(PY) -m tools.bench

@@ -1,0 +1,231 @@
+"""Least privilege of the ingest function's role, proven by running the handler.
+
+The handler runs its scenarios under in-process moto against resources named
+exactly as the synthesized dev stack names them, with the environment the
+deployed ``aws_lambda_function`` really has (references resolved). Every AWS
+call its clients make is recorded (tests/handler/api_calls.py), mapped to the
+IAM requests AWS authorises for it (tests/proof/iam_eval.py) and evaluated
+against the role's inline policy parsed from the synthesized cdk.tf.json:
+
+* every request is allowed      (too narrow  => AccessDenied in production)
+* every grant is exercised, or used on the function's behalf (ON_BEHALF)
+                                 (too broad   => failure here)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import string
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handler import adapters, app
+from handler.contract import ENV_VARS, INGEST_HANDLER, REQUIRED_ENV_VARS, SIGNING_KEY_LENGTH
+from tests.handler.api_calls import ApiCallRecorder
+from tests.proof import iam_eval
+from tests.proof.invariants import as_list, ref, resources
+
+EVENT_TEMPLATE = Path(__file__).resolve().parents[1] / "events" / "s3_object_created.json"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _ingest_function(stack: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return next((n, c) for n, c in resources(stack, "aws_lambda_function").items() if c["handler"] == INGEST_HANDLER)
+
+
+def _role_policy(stack: dict[str, Any]) -> dict[str, Any]:
+    """The inline policy of the ingest function's execution role (exactly one)."""
+    role = ref(_ingest_function(stack)[1]["role"])[1]
+    found = [json.loads(c["policy"]) for c in resources(stack, "aws_iam_role_policy").values() if ref(c["role"])[1] == role]
+    assert len(found) == 1, f"expected one inline policy on {role}, found {len(found)}"
+    return found[0]
+
+
+def _record(bucket: str, key: str, version_id: str | None, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+    record = json.loads(EVENT_TEMPLATE.read_text())["Records"][0]
+    record["eventName"] = event_name
+    record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
+    record["s3"]["object"]["versionId"] = version_id
+    return record
+
+
+def _create_world(stack: dict[str, Any], resolver: iam_eval.Resolver, region: str) -> None:
+    """The stack's KMS key(s), buckets (SSE/versioning as configured) and secret, in moto."""
+    kms = boto3.client("kms", region_name=region)
+    for name in resources(stack, "aws_kms_key"):
+        resolver.overrides[("aws_kms_key", name, "arn")] = kms.create_key()["KeyMetadata"]["Arn"]
+    s3 = boto3.client("s3", region_name=region)
+    for name, conf in resources(stack, "aws_s3_bucket").items():
+        s3.create_bucket(Bucket=conf["bucket"], CreateBucketConfiguration={"LocationConstraint": region})
+        for sse in resources(stack, "aws_s3_bucket_server_side_encryption_configuration").values():
+            if ref(sse["bucket"])[1] == name:
+                rules = [{"ApplyServerSideEncryptionByDefault": {
+                    k: v for k, v in {"SSEAlgorithm": r["apply_server_side_encryption_by_default"]["sse_algorithm"],
+                                      "KMSMasterKeyID": resolver.resolve(r["apply_server_side_encryption_by_default"]
+                                                                         .get("kms_master_key_id"))}.items() if v},
+                    "BucketKeyEnabled": bool(r.get("bucket_key_enabled"))} for r in as_list(sse["rule"])]
+                s3.put_bucket_encryption(Bucket=conf["bucket"], ServerSideEncryptionConfiguration={"Rules": rules})
+        for versioning in resources(stack, "aws_s3_bucket_versioning").values():
+            if ref(versioning["bucket"])[1] == name:
+                s3.put_bucket_versioning(Bucket=conf["bucket"], VersioningConfiguration={
+                    "Status": versioning["versioning_configuration"]["status"]})
+    sm = boto3.client("secretsmanager", region_name=region)
+    alphabet = string.ascii_letters + string.digits
+    for name, conf in resources(stack, "aws_secretsmanager_secret").items():
+        created = sm.create_secret(Name=conf["name"], KmsKeyId=resolver.resolve(conf["kms_key_id"]),
+                                   SecretString="".join(secrets.choice(alphabet) for _ in range(SIGNING_KEY_LENGTH)))
+        resolver.overrides[("aws_secretsmanager_secret", name, "arn")] = created["ARN"]
+
+
+def _run_scenarios(env: dict[str, str], region: str) -> list[dict[str, Any]]:
+    """Accepted, redelivered, outside-prefix, test-event, vanished and multi-record: the handler's paths."""
+    s3 = boto3.client("s3", region_name=region)  # the test's own client: not recorded
+    ingest = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"] != env["MANIFEST_BUCKET"]
+                  and "-ingest-" in b["Name"])
+    prefix = env["TRIGGER_PREFIX"]
+    adapters.reset_clients()
+    app.reset_runtime(app.build_runtime(env, clock=Clock()))
+    recorder = ApiCallRecorder().attach(adapters.client("s3")).attach(adapters.client("secretsmanager"))
+
+    def put(key: str, body: bytes) -> str:
+        return s3.put_object(Bucket=ingest, Key=key, Body=body)["VersionId"]
+
+    def invoke(*records: dict[str, Any]) -> None:
+        try:
+            app.lambda_handler({"Records": list(records)}, None)
+        except app.RecordsFailedError:
+            pass  # a failed record is an outcome too; its calls are what matter here
+
+    try:
+        first = _record(ingest, f"{prefix}report 2026.csv", put(f"{prefix}report 2026.csv", b"a,b\n1,2\n"))
+        invoke(first)
+        invoke(first)  # at-least-once delivery: the manifest exists already
+        invoke(_record(ingest, "elsewhere/x.txt", put("elsewhere/x.txt", b"x")))
+        app.lambda_handler(json.loads((EVENT_TEMPLATE.parent / "s3_test_event.json").read_text()), None)
+        gone_version = put(f"{prefix}gone.bin", b"\x00" * 10)
+        s3.delete_object(Bucket=ingest, Key=f"{prefix}gone.bin", VersionId=gone_version)
+        invoke(_record(ingest, f"{prefix}gone.bin", gone_version))
+        invoke(*(_record(ingest, f"{prefix}batch/{i}.json", put(f"{prefix}batch/{i}.json", b'{"n": %d}' % i))
+                 for i in range(3)))
+        return list(recorder.calls)
+    finally:
+        recorder.detach()
+        app.reset_runtime()
+        adapters.reset_clients()
+
+
+@pytest.fixture(scope="module")
+def proof(dev_stack) -> dict[str, Any]:
+    provider = dev_stack["provider"]["aws"][0]
+    region, account = provider["region"], provider["allowed_account_ids"][0]
+    resolver = iam_eval.Resolver(dev_stack, region, account)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOTO_ACCOUNT_ID", account)  # ARNs in the policy name the stack's account
+        mp.setenv("AWS_DEFAULT_REGION", region)
+        for name in ENV_VARS:
+            mp.delenv(name, raising=False)
+        with mock_aws():
+            _create_world(dev_stack, resolver, region)
+            env = resolver.resolve(_ingest_function(dev_stack)[1]["environment"]["variables"])
+            calls = _run_scenarios(env, region)
+    requests = [r for call in calls for r in iam_eval.requests_for(call, resolver)]
+    return {"calls": calls, "requests": requests, "resolver": resolver, "env": env,
+            "policy": _role_policy(dev_stack)}
+
+
+def _denied(policy: dict[str, Any], proof: dict[str, Any]) -> list[iam_eval.Request]:
+    resolved = proof["resolver"].resolve(policy)
+    return [r for r in proof["requests"] if not iam_eval.allows(resolved, r)]
+
+
+def _newly_unused(policy: dict[str, Any], proof: dict[str, Any]) -> list[iam_eval.Grant]:
+    """Unused grants of ``policy`` beyond those of the synthesized policy (each test proves one change)."""
+    baseline = set(iam_eval.unused_grants(proof["policy"], proof["resolver"], proof["requests"]))
+    return [g for g in iam_eval.unused_grants(policy, proof["resolver"], proof["requests"]) if g not in baseline]
+
+
+def test_handler_ran_with_the_deployed_environment(proof):
+    assert set(REQUIRED_ENV_VARS) <= set(proof["env"]) <= set(ENV_VARS)
+    assert "${" not in json.dumps(proof["env"])
+
+
+def test_scenarios_exercise_every_kind_of_call(proof):
+    seen = {(c["service"], c["operation"], "VersionId" in c["params"]) for c in proof["calls"]}
+    assert {("s3", "HeadObject", True), ("s3", "GetObject", True), ("s3", "PutObject", False),
+            ("secretsmanager", "GetSecretValue", False)} <= seen, seen
+
+
+def test_every_recorded_call_is_allowed_by_the_role_policy(proof):
+    denied = _denied(proof["policy"], proof)
+    assert not denied, "calls the deployed role would refuse (AccessDenied):\n  " + "\n  ".join(map(str, denied))
+
+
+def test_every_grant_is_exercised_or_used_on_the_functions_behalf(proof):
+    unused = iam_eval.unused_grants(proof["policy"], proof["resolver"], proof["requests"])
+    assert not unused, "grants no recorded call needs (too broad):\n  " + "\n  ".join(map(str, unused))
+
+
+def test_a_policy_missing_a_permission_is_caught(proof):
+    narrow = copy.deepcopy(proof["policy"])
+    for statement in narrow["Statement"]:
+        statement["Action"] = [a for a in as_list(statement["Action"]) if a != "s3:GetObjectVersion"]
+    denied = _denied(narrow, proof)
+    assert denied and {r.action for r in denied} == {"s3:GetObjectVersion"}
+
+
+def test_a_kms_grant_for_the_wrong_service_is_caught(proof):
+    wrong = copy.deepcopy(proof["policy"])
+    for statement in wrong["Statement"]:
+        via = statement.get("Condition", {}).get("StringEquals", {})
+        if via.get("kms:ViaService", "").startswith("secretsmanager."):
+            via["kms:ViaService"] = via["kms:ViaService"].replace("secretsmanager.", "s3.")
+    denied = _denied(wrong, proof)
+    assert {(r.action, r.context_dict["kms:ViaService"].split(".")[0]) for r in denied} == {("kms:Decrypt", "secretsmanager")}
+
+
+def test_a_policy_with_an_extra_permission_is_caught(proof, dev_stack):
+    broad = copy.deepcopy(proof["policy"])
+    ingest = next(n for n in resources(dev_stack, "aws_s3_bucket") if "ingest" in n)
+    broad["Statement"].append({"Sid": "Extra", "Effect": "Allow", "Action": ["s3:DeleteObject"],
+                               "Resource": [f"${{aws_s3_bucket.{ingest}.arn}}/incoming/*"]})
+    assert [(g.sid, g.action) for g in _newly_unused(broad, proof)] == [("Extra", "s3:DeleteObject")]
+
+
+def test_a_grant_on_a_resource_nobody_touches_is_caught(proof):
+    broad = copy.deepcopy(proof["policy"])
+    broad["Statement"].append({"Sid": "OtherBucket", "Effect": "Allow", "Action": ["s3:GetObject"],
+                               "Resource": ["arn:aws:s3:::someone-elses-bucket/*"]})
+    assert [g.sid for g in _newly_unused(broad, proof)] == ["OtherBucket"]
+
+
+def test_an_unmatched_conditional_allow_does_not_deny_the_whole_policy():
+    """Why allows() evaluates statement by statement (moto's IAMPolicy would return DENIED)."""
+    policy = {"Statement": [
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:k",
+         "Condition": {"StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}}},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "arn:k",
+         "Condition": {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}},
+    ]}
+    request = iam_eval.Request("kms:Decrypt", "arn:k", (("kms:ViaService", "s3.eu-west-1.amazonaws.com"),))
+    assert iam_eval.allows(policy, request)
+    assert not iam_eval.allows(policy, iam_eval.Request("kms:Decrypt", "arn:k"))  # absent key never matches
+
+
+def test_an_unmodelled_call_is_an_error_not_a_pass(proof):
+    with pytest.raises(iam_eval.NotModelled, match="s3:DeleteObject"):
+        iam_eval.requests_for({"service": "s3", "operation": "DeleteObject", "params": {}}, proof["resolver"])
