@@ -107,7 +107,8 @@ deploy: build preflight ## cdktf deploy of ENV's stack (prompts unless AUTO_APPR
 destroy: build preflight ## cdktf destroy of ENV's stack, after typing its name (unless AUTO_APPROVE=1)
 	@eval "$$($(TARGET_OF_ENV))"; $(TF_CLI_CONFIG); \
 	if [ "$(AUTO_APPROVE)" != 1 ]; then \
-	  read -r -p "This destroys every resource of $$stack (buckets with force_destroy lose their objects). Type '$$stack' to confirm: " answer; \
+	  printf "This destroys every resource of %s (buckets with force_destroy lose their objects). Type '%s' to confirm: " "$$stack" "$$stack" >&2; \
+	  read -r answer || answer=""; \
 	  [ "$$answer" = "$$stack" ] || { echo "not confirmed: nothing destroyed"; exit 1; }; \
 	fi; set -x; cdktf destroy "$$stack" --auto-approve
 
