@@ -33,6 +33,11 @@ def key_policy(stack: dict[str, Any]) -> dict[str, Any]:
     return json.loads(one(stack, "aws_kms_key")["policy"])
 
 
+def key_ref(stack: dict[str, Any]) -> str:
+    key_id, = resources(stack, "aws_kms_key")
+    return f"${{aws_kms_key.{key_id}.arn}}"
+
+
 def statements_by_sid(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
     sids = [s["Sid"] for s in policy["Statement"]]
     assert len(sids) == len(set(sids)), f"duplicate Sids: {sids}"
@@ -145,7 +150,7 @@ def test_log_group_arns_in_the_key_policy_are_the_stacks_real_log_groups(dev_sta
     assert names, "the dev stack has log groups"
     assert {f"arn:aws:logs:{REGION}:111111111111:log-group:{n}" for n in names} <= allowed
     for group in resources(dev_stack, "aws_cloudwatch_log_group").values():
-        assert group["kms_key_id"] == "${aws_kms_key.key_F64E54E4.arn}"
+        assert group["kms_key_id"] == key_ref(dev_stack)
 
 
 def test_state_backend_key_policy_is_root_only(bootstrap_stack) -> None:
@@ -225,11 +230,10 @@ def test_lambda_environment_decrypt_goes_through_lambda_and_can_name_the_functio
 
 def test_function_roles_use_the_key_only_through_services(dev_stack) -> None:
     """Every IAM statement of the env stack on this key carries kms:ViaService."""
-    key_ref = "${aws_kms_key.key_F64E54E4.arn}"
     found = 0
     for policy in resources(dev_stack, "aws_iam_role_policy").values():
         for s in json.loads(policy["policy"])["Statement"]:
-            if key_ref in s["Resource"]:
+            if key_ref(dev_stack) in s["Resource"]:
                 found += 1
                 assert s["Condition"]["StringEquals"]["kms:ViaService"].endswith(f".{REGION}.amazonaws.com"), s
     assert found, "the function roles use the stack's key"
