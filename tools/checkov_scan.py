@@ -66,21 +66,30 @@ IAM_POLICY_RESOURCES = {
 # Checks that must produce a result (passed or failed) for every resource of a type
 # present in a stack: proves checkov parsed the stack and really evaluated the rule.
 REQUIRED_CHECKS = {
-    "aws_s3_bucket": ("CKV_AWS_18", "CKV_AWS_21", "CKV_AWS_144", "CKV_AWS_145", "CKV2_AWS_6",
-                      "CKV2_AWS_61", "CKV2_AWS_62"),
+    "aws_s3_bucket": ("CKV_AWS_18", "CKV_AWS_19", "CKV_AWS_20", "CKV_AWS_21", "CKV_AWS_57", "CKV_AWS_144",
+                      "CKV_AWS_145", "CKV2_AWS_6", "CKV2_AWS_61", "CKV2_AWS_62"),
+    "aws_s3_bucket_public_access_block": ("CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56"),
     "aws_s3_bucket_policy": ("CKV_AWS_70",),
-    "aws_kms_key": ("CKV_AWS_7", "CKV_AWS_33", "CKV2_AWS_64"),
+    "aws_s3_bucket_ownership_controls": ("CKV2_AWS_65",),
+    "aws_s3_bucket_lifecycle_configuration": ("CKV_AWS_300",),
+    "aws_kms_key": ("CKV_AWS_7", "CKV_AWS_33", "CKV_AWS_227", "CKV2_AWS_64"),
     "aws_iam_role": ("CKV_AWS_60", "CKV_AWS_61", "CKV_AWS_274"),
     "aws_iam_role_policy": ("CKV_AWS_62", "CKV_AWS_63", "CKV2_AWS_40", *CLOUDSPLAINING_CHECKS),
     "aws_lambda_function": ("CKV_AWS_45", "CKV_AWS_50", "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117",
                             "CKV_AWS_173", "CKV_AWS_272", "CKV_AWS_363"),
     "aws_lambda_permission": ("CKV_AWS_301", "CKV_AWS_364"),
     "aws_cloudwatch_log_group": ("CKV_AWS_66", "CKV_AWS_158", "CKV_AWS_338"),
-    "aws_sqs_queue": ("CKV_AWS_27",),
+    "aws_sqs_queue": ("CKV_AWS_27", "CKV_AWS_168"),
+    "aws_sqs_queue_policy": ("CKV_AWS_72",),
     "aws_sns_topic": ("CKV_AWS_26",),
-    "aws_security_group": ("CKV_AWS_23", "CKV2_AWS_5"),
+    "aws_security_group": ("CKV_AWS_23", "CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260", "CKV2_AWS_5"),
+    "aws_vpc_security_group_ingress_rule": ("CKV_AWS_23", "CKV_AWS_24", "CKV_AWS_25", "CKV_AWS_260"),
+    "aws_vpc_security_group_egress_rule": ("CKV_AWS_23",),
     "aws_vpc": ("CKV2_AWS_11", "CKV2_AWS_12"),
+    "aws_subnet": ("CKV_AWS_130",),
     "aws_secretsmanager_secret": ("CKV_AWS_149", "CKV2_AWS_57"),
+    "aws_secretsmanager_secret_rotation": ("CKV_AWS_304",),
+    "aws_cloudwatch_metric_alarm": ("CKV_AWS_319",),
 }
 
 
