@@ -21,7 +21,7 @@ encryption context is the bucket ARN).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from cdktf import TerraformResourceLifecycle
@@ -38,14 +38,12 @@ class SecureBucketConfig:
     account_id: str
     # True for an access-log bucket: SSE-S3, no logging of its own, log-delivery policy.
     is_access_log_bucket: bool = False
-    log_prefix: str = ""
     force_destroy: bool = False
     prevent_destroy: bool = False
     noncurrent_version_expiration_days: int = 90
     abort_incomplete_multipart_days: int = 7
     # Required on an access-log bucket: the ARNs of the buckets that log into it (nothing else may).
     log_source_bucket_arns: tuple[str, ...] = ()
-    extra_policy_statements: tuple[Statement, ...] = field(default_factory=tuple)
 
 
 class SecureBucket(Construct):
@@ -121,7 +119,6 @@ class SecureBucket(Construct):
         statements: list[Statement] = deny_insecure_transport(resources)
         if config.is_access_log_bucket:
             statements.append(self._log_delivery_statement(config))
-        statements.extend(config.extra_policy_statements)
         self.policy = aws("s3_bucket_policy").S3BucketPolicy(
             self, "policy", bucket=bucket_id, policy=render(statements), depends_on=[self.public_access_block])
         if log_target is not None:
@@ -130,7 +127,7 @@ class SecureBucket(Construct):
                 self, "logging",
                 bucket=bucket_id,
                 target_bucket=log_target.bucket_name,
-                target_prefix=config.log_prefix or f"{config.name}/",
+                target_prefix=f"{config.name}/",
                 depends_on=[log_target.policy],
             )
 
