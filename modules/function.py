@@ -185,11 +185,6 @@ class Function(Construct):
         return self._function.arn
 
     @property
-    def function(self):
-        """The ``aws_lambda_function`` resource (for ``depends_on``)."""
-        return self._function
-
-    @property
     def role_arn(self) -> str:
         return self._role.arn
 
@@ -202,20 +197,12 @@ class Function(Construct):
         return self._log_group.name
 
     @property
-    def log_group_arn(self) -> str:
-        return self._log_group.arn
-
-    @property
     def dlq_name(self) -> str:
         return self._dlq.name
 
     @property
     def dlq_arn(self) -> str:
         return self._dlq.arn
-
-    @property
-    def dlq_url(self) -> str:
-        return self._dlq.url
 
     @property
     def timeout_seconds(self) -> int:
