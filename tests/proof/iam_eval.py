@@ -113,6 +113,15 @@ def _bucket_key(resolver: Resolver, bucket: str, object_arn: str, via_action: st
     raise NotModelled(f"bucket {bucket} has no encryption configuration in the stack")
 
 
+# Secrets Manager operation -> the KMS action it performs with the caller's permissions (None: no KMS)
+SECRET_OPERATIONS = {
+    "GetSecretValue": "kms:Decrypt",
+    "PutSecretValue": "kms:GenerateDataKey",
+    "DescribeSecret": None,
+    "UpdateSecretVersionStage": None,
+}
+
+
 def requests_for(call: dict[str, Any], resolver: Resolver) -> list[Request]:
     service, operation, params = call["service"], call["operation"], call["params"]
     if service == "s3" and operation in ("GetObject", "HeadObject", "PutObject"):
@@ -127,14 +136,19 @@ def requests_for(call: dict[str, Any], resolver: Resolver) -> list[Request]:
         if operation == "GetObject":  # HEAD returns metadata only: S3 decrypts nothing
             found += _bucket_key(resolver, params["Bucket"], object_arn, "kms:Decrypt")
         return found
-    if service == "secretsmanager" and operation == "GetSecretValue":
+    if service == "secretsmanager" and operation == "GetRandomPassword":
+        return [Request("secretsmanager:GetRandomPassword", "*", why="GetRandomPassword (no resource)")]
+    if service == "secretsmanager" and operation in SECRET_OPERATIONS:
         arn = params["SecretId"]
-        secret = resolver.find("aws_secretsmanager_secret", "arn", arn)
-        key = resolver.resolve(resources(resolver.stack, "aws_secretsmanager_secret")[secret]["kms_key_id"])
-        return [Request("secretsmanager:GetSecretValue", arn, why=f"GetSecretValue {arn}"),
-                Request("kms:Decrypt", key, (("kms:ViaService", f"secretsmanager.{resolver.region}.amazonaws.com"),
-                                             ("kms:EncryptionContext:SecretARN", arn)),
-                        f"Secrets Manager decrypts {arn}")]
+        found = [Request(f"secretsmanager:{operation}", arn, why=f"{operation} {arn}")]
+        if SECRET_OPERATIONS[operation]:  # Secrets Manager calls KMS with the caller's permissions
+            secret = resolver.find("aws_secretsmanager_secret", "arn", arn)
+            key = resolver.resolve(resources(resolver.stack, "aws_secretsmanager_secret")[secret]["kms_key_id"])
+            found.append(Request(SECRET_OPERATIONS[operation], key,
+                                 (("kms:ViaService", f"secretsmanager.{resolver.region}.amazonaws.com"),
+                                  ("kms:EncryptionContext:SecretARN", arn)),
+                                 f"Secrets Manager {SECRET_OPERATIONS[operation]} for {arn}"))
+        return found
     raise NotModelled(f"no IAM model for {service}:{operation} (add it to requests_for)")
 
 

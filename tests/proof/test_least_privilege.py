@@ -1,4 +1,4 @@
-"""Least privilege of the ingest function's role, proven by running the handler.
+"""Least privilege of the functions' roles, proven by running the handler (and the rotation function).
 
 The handler runs its scenarios under in-process moto against resources named
 exactly as the synthesized dev stack names them, with the environment the
@@ -27,7 +27,9 @@ import pytest
 from moto import mock_aws
 
 from handler import adapters, app
-from handler.contract import ENV_VARS, INGEST_HANDLER, REQUIRED_ENV_VARS, SIGNING_KEY_LENGTH
+from handler.contract import (ENV_SIGNING_SECRET_ARN, ENV_VARS, INGEST_HANDLER, REQUIRED_ENV_VARS, ROTATION_HANDLER,
+                              SIGNING_KEY_LENGTH)
+from tests.handler import handler_world
 from tests.handler.api_calls import ApiCallRecorder
 from tests.proof import iam_eval
 from tests.proof.invariants import as_list, ref, resources
@@ -43,13 +45,13 @@ class Clock:
         return self.now
 
 
-def _ingest_function(stack: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return next((n, c) for n, c in resources(stack, "aws_lambda_function").items() if c["handler"] == INGEST_HANDLER)
+def _function(stack: dict[str, Any], handler: str) -> dict[str, Any]:
+    return next(c for c in resources(stack, "aws_lambda_function").values() if c["handler"] == handler)
 
 
-def _role_policy(stack: dict[str, Any]) -> dict[str, Any]:
-    """The inline policy of the ingest function's execution role (exactly one)."""
-    role = ref(_ingest_function(stack)[1]["role"])[1]
+def _role_policy(stack: dict[str, Any], handler: str) -> dict[str, Any]:
+    """The inline policy of the function's execution role (exactly one)."""
+    role = ref(_function(stack, handler)["role"])[1]
     found = [json.loads(c["policy"]) for c in resources(stack, "aws_iam_role_policy").values() if ref(c["role"])[1] == role]
     assert len(found) == 1, f"expected one inline policy on {role}, found {len(found)}"
     return found[0]
@@ -129,8 +131,21 @@ def _run_scenarios(env: dict[str, str], region: str) -> list[dict[str, Any]]:
         adapters.reset_clients()
 
 
+def _run_rotation(secret_arn: str) -> list[dict[str, Any]]:
+    """One full rotation (createSecret .. finishSecret) through the rotation function's client."""
+    adapters.reset_clients()
+    recorder = ApiCallRecorder().attach(adapters.client("secretsmanager"))
+    try:
+        handler_world.rotate(secret_arn)
+        return list(recorder.calls)
+    finally:
+        recorder.detach()
+        adapters.reset_clients()
+
+
 @pytest.fixture(scope="module")
-def proof(dev_stack) -> dict[str, Any]:
+def proofs(dev_stack) -> dict[str, dict[str, Any]]:
+    """handler -> recorded calls, IAM requests, resolver, environment and role policy."""
     provider = dev_stack["provider"]["aws"][0]
     region, account = provider["region"], provider["allowed_account_ids"][0]
     resolver = iam_eval.Resolver(dev_stack, region, account)
@@ -141,11 +156,17 @@ def proof(dev_stack) -> dict[str, Any]:
             mp.delenv(name, raising=False)
         with mock_aws():
             _create_world(dev_stack, resolver, region)
-            env = resolver.resolve(_ingest_function(dev_stack)[1]["environment"]["variables"])
-            calls = _run_scenarios(env, region)
-    requests = [r for call in calls for r in iam_eval.requests_for(call, resolver)]
-    return {"calls": calls, "requests": requests, "resolver": resolver, "env": env,
-            "policy": _role_policy(dev_stack)}
+            env = resolver.resolve(_function(dev_stack, INGEST_HANDLER)["environment"]["variables"])
+            calls = {INGEST_HANDLER: _run_scenarios(env, region),
+                     ROTATION_HANDLER: _run_rotation(resolver.resolve(env[ENV_SIGNING_SECRET_ARN]))}
+    return {handler: {"calls": found, "requests": [r for c in found for r in iam_eval.requests_for(c, resolver)],
+                      "resolver": resolver, "env": env, "policy": _role_policy(dev_stack, handler)}
+            for handler, found in calls.items()}
+
+
+@pytest.fixture(scope="module")
+def proof(proofs) -> dict[str, Any]:
+    return proofs[INGEST_HANDLER]
 
 
 def _denied(policy: dict[str, Any], proof: dict[str, Any]) -> list[iam_eval.Request]:
@@ -164,18 +185,25 @@ def test_handler_ran_with_the_deployed_environment(proof):
     assert "${" not in json.dumps(proof["env"])
 
 
-def test_scenarios_exercise_every_kind_of_call(proof):
-    seen = {(c["service"], c["operation"], "VersionId" in c["params"]) for c in proof["calls"]}
+def test_scenarios_exercise_every_kind_of_call(proofs):
+    seen = {(c["service"], c["operation"], "VersionId" in c["params"]) for c in proofs[INGEST_HANDLER]["calls"]}
     assert {("s3", "HeadObject", True), ("s3", "GetObject", True), ("s3", "PutObject", False),
             ("secretsmanager", "GetSecretValue", False)} <= seen, seen
+    rotation = {c["operation"] for c in proofs[ROTATION_HANDLER]["calls"]}
+    assert {"DescribeSecret", "GetSecretValue", "GetRandomPassword", "PutSecretValue",
+            "UpdateSecretVersionStage"} <= rotation, rotation
 
 
-def test_every_recorded_call_is_allowed_by_the_role_policy(proof):
+@pytest.mark.parametrize("handler", [INGEST_HANDLER, ROTATION_HANDLER])
+def test_every_recorded_call_is_allowed_by_the_role_policy(proofs, handler):
+    proof = proofs[handler]
     denied = _denied(proof["policy"], proof)
     assert not denied, "calls the deployed role would refuse (AccessDenied):\n  " + "\n  ".join(map(str, denied))
 
 
-def test_every_grant_is_exercised_or_used_on_the_functions_behalf(proof):
+@pytest.mark.parametrize("handler", [INGEST_HANDLER, ROTATION_HANDLER])
+def test_every_grant_is_exercised_or_used_on_the_functions_behalf(proofs, handler):
+    proof = proofs[handler]
     unused = iam_eval.unused_grants(proof["policy"], proof["resolver"], proof["requests"])
     assert not unused, "grants no recorded call needs (too broad):\n  " + "\n  ".join(map(str, unused))
 
