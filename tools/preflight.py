@@ -199,30 +199,18 @@ def _encryption_algorithms(s3, bucket: str) -> list[str]:
 
 
 def check_handler_zip(findings: list[Finding], artifact: Path = HANDLER_ZIP) -> None:
-    expected = _expected_zip()
-    if expected is None:
-        findings.append(Finding("handler zip", "tools/build_zip.py is missing: the artifact cannot be compared with the sources",
-                                "restore tools/build_zip.py (make build)"))
-        return
+    """The artifact must be byte-identical to what ``make build`` writes now (the build is reproducible)."""
+    from tools.build_zip import source_code_hash_of, zip_bytes
+
     shown = _shown(artifact)
+    expected = zip_bytes()
     if not artifact.is_file():
         findings.append(Finding("handler zip", f"{shown} does not exist", "run `make build`"))
     elif artifact.read_bytes() != expected:
         findings.append(Finding("handler zip", f"{shown} does not match the sources in handler/ (stale build or edited by hand): "
                                 "Terraform would deploy old code", "run `make build`"))
     else:
-        from tools.build_zip import source_code_hash_of
-
         findings.append(Finding("handler zip", f"{shown} matches handler/ (source_code_hash {source_code_hash_of(expected)})"))
-
-
-def _expected_zip() -> Optional[bytes]:
-    """The bytes ``make build`` would write now (the build is reproducible, so equal bytes mean up to date)."""
-    try:
-        from tools.build_zip import zip_bytes
-    except ImportError:
-        return None
-    return zip_bytes()
 
 
 def _shown(path: Path) -> str:
