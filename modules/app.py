@@ -49,23 +49,47 @@ def build_app(settings: ProjectSettings, outdir: str, environments: Iterable[str
 
 
 def synth(settings: ProjectSettings, outdir: str | os.PathLike[str], environments: Iterable[str] | None = None,
-          bootstrap: bool = True, emulator_endpoint: str | None = None) -> Path:
-    """Synthesize into a temporary folder, check it, then replace ``outdir``: never a half-written output."""
+          bootstrap: bool = True) -> Path:
+    """Synthesize into a temporary folder, then move the generated files into ``outdir``.
+
+    Nothing is written to ``outdir`` unless synthesis (and the tag check) succeeded, so a
+    failed synth never leaves half-written output. Files that Terraform keeps in a stack
+    folder (``.terraform/``, the lock file, the bootstrap stack's local ``terraform.tfstate``)
+    are left where they are: only what cdktf generates is replaced.
+    """
     final = Path(outdir).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
-        app, stacks = build_app(settings, str(staging), environments, bootstrap, emulator_endpoint)
+        app, stacks = build_app(settings, str(staging), environments, bootstrap)
         app.synth()
         for stack in stacks:
             stack.tags_aspect.raise_if_any()
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
+        _move_generated(staging, final)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _replace(source: Path, target: Path) -> None:
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists():
+        target.unlink()
+    source.rename(target)
+
+
+def _move_generated(staging: Path, final: Path) -> None:
+    final.mkdir(exist_ok=True)
+    for item in staging.iterdir():
+        if item.name != "stacks":
+            _replace(item, final / item.name)
+            continue
+        for stack_dir in item.iterdir():
+            target_dir = final / "stacks" / stack_dir.name
+            target_dir.mkdir(parents=True, exist_ok=True)
+            for generated in stack_dir.iterdir():
+                _replace(generated, target_dir / generated.name)
 
 
 def load_settings(path: Path | None = None) -> ProjectSettings:

@@ -5,6 +5,7 @@ Each subprocess synth costs a few seconds, so each test proves several things.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -101,3 +102,21 @@ def test_cdktf_cli_synth_writes_the_same_stacks(fast_synth, tmp_path):
     for stack in ("ingest-dev", "ingest-prod", "ingest-state-backend"):
         produced = outdir / "stacks" / stack / "cdk.tf.json"
         assert produced.read_bytes() == (fast_synth / "stacks" / stack / "cdk.tf.json").read_bytes(), stack
+
+
+def test_resynth_keeps_terraform_working_files_and_local_state(tmp_path, project_config):
+    from modules.app import synth as synth_app
+    from modules.settings import load_project
+
+    outdir = tmp_path / "cdktf.out"
+    settings = load_project(copy.deepcopy(project_config))
+    synth_app(settings, outdir, environments=[], bootstrap=True)
+    stack_dir = outdir / "stacks" / "ingest-state-backend"
+    (stack_dir / "terraform.tfstate").write_text('{"version": 4}')
+    (stack_dir / ".terraform").mkdir()
+    stale = json.loads((stack_dir / "cdk.tf.json").read_text())
+    (stack_dir / "cdk.tf.json").write_text("{}")
+    synth_app(settings, outdir, environments=[], bootstrap=True)
+    assert (stack_dir / "terraform.tfstate").read_text() == '{"version": 4}'
+    assert (stack_dir / ".terraform").is_dir()
+    assert json.loads((stack_dir / "cdk.tf.json").read_text()) == stale
