@@ -4,10 +4,11 @@
 
 Why this is more than ``checkov -d cdktf.out``:
 
-* checkov's ``terraform_json`` parser silently parses nothing (exit 0, zero
-  checks) when ``terraform.required_version`` is present, so we scan a *copy*
-  of each ``cdk.tf.json`` without that one key (the copy is otherwise
-  identical, pretty-printed).
+* checkov's ``terraform_json`` parser parses nothing when
+  ``terraform.required_version`` is present: zero checks, exit 0, only a
+  ``parsing_errors`` entry in the JSON report. We scan a *copy* of each
+  ``cdk.tf.json`` without that one key (otherwise identical, pretty-printed)
+  and treat any parsing error as a failure.
 * checkov ignores skip comments inside cdktf JSON, and a skip in its own
   configuration turns a check off for every resource. Exceptions therefore
   live in one file keyed by (check id, stack, resource address), each with a
@@ -106,6 +107,7 @@ class Result:
 class Report:
     results: list[Result]
     stacks: list[str]
+    parsing_errors: list[str]  # stack names checkov could not parse (it then reports nothing for them)
 
     def counts(self, stack: str) -> dict[str, int]:
         tally = Counter(r.result for r in self.results if r.stack == stack)
@@ -156,8 +158,10 @@ def checkov_env() -> dict[str, str]:
 
 def _parse_json_output(text: str) -> list[dict[str, Any]]:
     # checkov may print warnings before the document; the report starts at the first bracket
-    start = min(i for i in (text.find("{"), text.find("[")) if i >= 0)
-    parsed = json.loads(text[start:])
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        raise RuntimeError(f"checkov printed no JSON report: {text[-2000:]!r}")
+    parsed = json.loads(text[min(starts):])
     return parsed if isinstance(parsed, list) else [parsed]
 
 
@@ -170,23 +174,26 @@ def _address(resource: str, stack: dict[str, Any]) -> str:
     return f"{types[0]}.{name}" if len(types) == 1 else resource
 
 
-def run_checkov(scan_dir: Path, stacks: dict[str, dict[str, Any]], timeout: float = 600) -> list[Result]:
+def run_checkov(scan_dir: Path, stacks: dict[str, dict[str, Any]],
+                timeout: float = 600) -> tuple[list[Result], list[str]]:
+    """checkov once over every ``<stack>/cdk.tf.json`` under ``scan_dir``: (results, unparsed stack names)."""
     done = subprocess.run(
         [str(CHECKOV_BIN), "-d", str(scan_dir), "--framework", "terraform_json", "-o", "json",
          "--skip-download"],
         env=checkov_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"checkov exited {done.returncode}: {done.stderr[-2000:]}")
-    results = []
+    results, parsing_errors = [], []
     for report in _parse_json_output(done.stdout):
         if report.get("check_type") != "terraform_json":
             continue
+        parsing_errors += [Path(p).parent.name for p in report["results"].get("parsing_errors", [])]
         for kind in ("passed_checks", "failed_checks", "skipped_checks"):
             for rec in report["results"].get(kind, []):
                 stack = Path(rec["file_path"]).parent.name
                 results.append(Result(rec["check_id"], stack, _address(rec["resource"], stacks[stack]),
                                       rec["check_result"]["result"]))
-    return results
+    return results, parsing_errors
 
 
 def run_iam_check_classes(scan_dir: Path, timeout: float = 300) -> list[Result]:
@@ -223,10 +230,10 @@ def scan(stacks: dict[str, dict[str, Any]]) -> Report:
     with tempfile.TemporaryDirectory(prefix="checkov-scan-") as tmp:
         scan_dir = Path(tmp)
         write_scan_tree(stacks, scan_dir)
-        results = run_checkov(scan_dir, stacks)
+        results, parsing_errors = run_checkov(scan_dir, stacks)
         seen = {(r.check_id, r.stack, r.address) for r in results}
         results += [r for r in run_iam_check_classes(scan_dir) if (r.check_id, r.stack, r.address) not in seen]
-    return Report(results=results, stacks=sorted(stacks))
+    return Report(results=results, stacks=sorted(stacks), parsing_errors=sorted(parsing_errors))
 
 
 # --- exceptions ---------------------------------------------------------------------
@@ -290,7 +297,9 @@ def main(argv: list[str]) -> int:
         print(f"STALE exception (no longer fails): {e.check_id} {e.stack} {e.address}")
     for m in missing:
         print(f"NO RESULT for a required check: {m}")
-    return 1 if unexpected or stale or missing else 0
+    for stack in report.parsing_errors:
+        print(f"PARSING ERROR: checkov could not parse {stack}")
+    return 1 if unexpected or stale or missing or report.parsing_errors else 0
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def _fmt(items: list[Any]) -> str:
 
 def test_every_stack_was_scanned_and_required_checks_produced_a_result(checkov_report, synth):
     assert sorted(checkov_report.stacks) == sorted(synth)
+    assert checkov_report.parsing_errors == []
     for stack in synth:
         assert checkov_report.counts(stack)["passed"] > 0, f"checkov parsed nothing in {stack}"
     missing = checkov_scan.required_missing(checkov_report, synth)
@@ -98,8 +99,8 @@ def test_checkov_parses_nothing_when_required_version_is_present(bootstrap_stack
         path = Path(tmp) / "raw" / "cdk.tf.json"
         path.parent.mkdir()
         path.write_text(json.dumps(bootstrap_stack, indent=2))
-        raw = checkov_scan.run_checkov(Path(tmp), {"raw": bootstrap_stack})
-    assert raw == []
+        results, parsing_errors = checkov_scan.run_checkov(Path(tmp), {"raw": bootstrap_stack})
+    assert (results, parsing_errors) == ([], ["raw"])
 
 
 def test_weakened_stack_fails_checkov(dev_stack, checkov_exceptions):
@@ -116,6 +117,7 @@ def test_weakened_stack_fails_checkov(dev_stack, checkov_exceptions):
         permission.pop("source_account")
         permission.pop("source_arn")
     report = checkov_scan.scan({"ingest-dev": weak})
+    assert report.parsing_errors == []
     unexpected, _ = checkov_scan.compare(report, checkov_exceptions)
     failed = {r.check_id for r in unexpected}
     assert {"CKV_AWS_63", "CKV_AWS_62", "CKV_AWS_355", "CKV_AWS_286", "CKV_AWS_364"} <= failed, failed
