@@ -27,10 +27,11 @@ import pytest
 from moto import mock_aws
 
 from handler import adapters, app
-from handler.contract import (ENV_SIGNING_SECRET_ARN, ENV_VARS, INGEST_HANDLER, REQUIRED_ENV_VARS, ROTATION_HANDLER,
+from handler.contract import (ENV_SIGNING_SECRET_ARN, ENV_VARS, ENV_WEBHOOK_URL, INGEST_HANDLER, REQUIRED_ENV_VARS, ROTATION_HANDLER,
                               SIGNING_KEY_LENGTH)
 from tests.handler import handler_world
 from tests.handler.api_calls import ApiCallRecorder
+from tests.handler.webhook_server import RecordingServer
 from tests.proof import iam_eval
 from tests.proof.invariants import as_list, ref, resources
 
@@ -143,25 +144,36 @@ def _run_rotation(secret_arn: str) -> list[dict[str, Any]]:
         adapters.reset_clients()
 
 
-@pytest.fixture(scope="module")
-def proofs(dev_stack) -> dict[str, dict[str, Any]]:
-    """handler -> recorded calls, IAM requests, resolver, environment and role policy."""
-    provider = dev_stack["provider"]["aws"][0]
+def prove(stack: dict[str, Any], webhook_url: str | None = None) -> dict[str, dict[str, Any]]:
+    """handler -> recorded calls, IAM requests, resolver, environment and role policy, for one stack.
+
+    ``webhook_url`` replaces the configured (https) webhook with a local test server: the only
+    deviation from the deployed environment, and one that changes no AWS call.
+    """
+    provider = stack["provider"]["aws"][0]
     region, account = provider["region"], provider["allowed_account_ids"][0]
-    resolver = iam_eval.Resolver(dev_stack, region, account)
+    resolver = iam_eval.Resolver(stack, region, account)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MOTO_ACCOUNT_ID", account)  # ARNs in the policy name the stack's account
         mp.setenv("AWS_DEFAULT_REGION", region)
         for name in ENV_VARS:
             mp.delenv(name, raising=False)
         with mock_aws():
-            _create_world(dev_stack, resolver, region)
-            env = resolver.resolve(_function(dev_stack, INGEST_HANDLER)["environment"]["variables"])
+            _create_world(stack, resolver, region)
+            env = resolver.resolve(_function(stack, INGEST_HANDLER)["environment"]["variables"])
+            if webhook_url is not None:
+                assert ENV_WEBHOOK_URL in env, "the stack configures no webhook"
+                env[ENV_WEBHOOK_URL] = webhook_url
             calls = {INGEST_HANDLER: _run_scenarios(env, region),
-                     ROTATION_HANDLER: _run_rotation(resolver.resolve(env[ENV_SIGNING_SECRET_ARN]))}
+                     ROTATION_HANDLER: _run_rotation(env[ENV_SIGNING_SECRET_ARN])}
     return {handler: {"calls": found, "requests": [r for c in found for r in iam_eval.requests_for(c, resolver)],
-                      "resolver": resolver, "env": env, "policy": _role_policy(dev_stack, handler)}
+                      "resolver": resolver, "env": env, "policy": _role_policy(stack, handler)}
             for handler, found in calls.items()}
+
+
+@pytest.fixture(scope="module")
+def proofs(dev_stack) -> dict[str, dict[str, Any]]:
+    return prove(dev_stack)
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +269,16 @@ def test_an_unmatched_conditional_allow_does_not_deny_the_whole_policy():
 def test_an_unmodelled_call_is_an_error_not_a_pass(proof):
     with pytest.raises(iam_eval.NotModelled, match="s3:DeleteObject"):
         iam_eval.requests_for({"service": "s3", "operation": "DeleteObject", "params": {}}, proof["resolver"])
+
+
+def test_with_a_webhook_configured_every_call_is_still_allowed(synth_variant):
+    """A re-delivered event re-posts the stored manifest: the webhook path reads the manifest back."""
+    def with_webhook(config: dict[str, Any]) -> None:
+        config["environments"]["dev"].setdefault("function", {})["webhook_url"] = "https://hooks.example.com/ingest"
+
+    stack = synth_variant(with_webhook, environments=["dev"])["ingest-dev"]
+    with RecordingServer() as server:
+        proof = prove(stack, webhook_url=server.url)[INGEST_HANDLER]
+    assert server.requests, "the webhook path did not run"
+    denied = _denied(proof["policy"], proof)
+    assert not denied, "with a webhook, calls the deployed role would refuse:\n  " + "\n  ".join(map(str, denied))
