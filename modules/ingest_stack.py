@@ -178,6 +178,9 @@ class IngestStack(ProjectStack):
             grants=(
                 *self.ingest_bucket.grant_read(env.storage.trigger_prefix),
                 *self.manifest_bucket.grant_write(env.storage.manifest_prefix),
+                # With a webhook, a re-delivered event re-posts the stored manifest: the handler reads it back
+                # (proven by tests/proof/test_least_privilege.py; without this grant: AccessDenied).
+                *(self.manifest_bucket.grant_read(env.storage.manifest_prefix) if env.function.webhook_url else ()),
                 *self.signing_secret.grant_read(),
             ),
         ), key=self.key)
