@@ -282,3 +282,12 @@ def test_with_a_webhook_configured_every_call_is_still_allowed(synth_variant):
     assert server.requests, "the webhook path did not run"
     denied = _denied(proof["policy"], proof)
     assert not denied, "with a webhook, calls the deployed role would refuse:\n  " + "\n  ".join(map(str, denied))
+
+
+def test_an_unresolvable_reference_is_an_error_not_a_guess(dev_stack):
+    resolver = iam_eval.Resolver(dev_stack, "eu-west-1", "111111111111")
+    with pytest.raises(iam_eval.NotModelled, match="reference to a resource not in the stack"):
+        resolver.resolve("${aws_s3_bucket.nope.arn}/*")
+    key = next(iter(resources(dev_stack, "aws_kms_key")))
+    with pytest.raises(iam_eval.NotModelled, match="pass it in overrides"):
+        resolver.resolve(f"${{aws_kms_key.{key}.arn}}")

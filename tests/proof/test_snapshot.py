@@ -50,23 +50,28 @@ def snapshot_path(name: str) -> Path:
     return SNAPSHOT_DIR / f"{name}.cdk.tf.json"
 
 
-@pytest.mark.parametrize("name", ["ingest-dev", "ingest-prod", "ingest-state-backend"])
-def test_stack_matches_its_snapshot(name, synth):
-    current = render(synth[name])
-    path = snapshot_path(name)
-    if UPDATE:
-        SNAPSHOT_DIR.mkdir(exist_ok=True)
-        path.write_text(current)
-    assert path.exists(), f"no snapshot for {name}: run `make snapshot` and review the new file"
-    golden = path.read_text()
-    if current != golden:
-        diff = list(difflib.unified_diff(golden.splitlines(), current.splitlines(),
-                                         f"tests/snapshots/{path.name} (golden)", f"{name} (synthesized now)",
-                                         lineterm="", n=3))
-        shown = "\n".join(diff[:MAX_DIFF_LINES]) + (f"\n... {len(diff) - MAX_DIFF_LINES} more lines"
-                                                     if len(diff) > MAX_DIFF_LINES else "")
-        pytest.fail(f"{name} differs from its snapshot (review, then `make snapshot` if intended):\n{shown}",
-                    pytrace=False)
+def _diff(name: str, golden: str, current: str) -> str:
+    lines = list(difflib.unified_diff(golden.splitlines(), current.splitlines(),
+                                      f"tests/snapshots/{name}.cdk.tf.json (golden)", f"{name} (synthesized now)",
+                                      lineterm="", n=3))
+    more = f"\n... {len(lines) - MAX_DIFF_LINES} more lines" if len(lines) > MAX_DIFF_LINES else ""
+    return "\n".join(lines[:MAX_DIFF_LINES]) + more
+
+
+def test_every_stack_matches_its_snapshot(synth):
+    failures = []
+    for name, stack in synth.items():
+        current, path = render(stack), snapshot_path(name)
+        if UPDATE:
+            SNAPSHOT_DIR.mkdir(exist_ok=True)
+            path.write_text(current)
+        if not path.exists():
+            failures.append(f"no snapshot for {name}: run `make snapshot` and review the new file")
+        elif path.read_text() != current:
+            failures.append(_diff(name, path.read_text(), current))
+    if failures:
+        pytest.fail("stacks differ from their snapshots (review, then `make snapshot` if intended):\n"
+                    + "\n\n".join(failures), pytrace=False)
 
 
 def test_code_placeholders_stand_for_the_built_zip(synth, synth_dir):
