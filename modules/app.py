@@ -49,7 +49,7 @@ def build_app(settings: ProjectSettings, outdir: str, environments: Iterable[str
 
 
 def synth(settings: ProjectSettings, outdir: str | os.PathLike[str], environments: Iterable[str] | None = None,
-          bootstrap: bool = True) -> Path:
+          bootstrap: bool = True, emulator_endpoint: str | None = None) -> Path:
     """Synthesize into a temporary folder, then move the generated files into ``outdir``.
 
     Nothing is written to ``outdir`` unless synthesis (and the tag check) succeeded, so a
@@ -61,7 +61,7 @@ def synth(settings: ProjectSettings, outdir: str | os.PathLike[str], environment
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
     try:
-        app, stacks = build_app(settings, str(staging), environments, bootstrap)
+        app, stacks = build_app(settings, str(staging), environments, bootstrap, emulator_endpoint)
         app.synth()
         for stack in stacks:
             stack.tags_aspect.raise_if_any()
