@@ -95,11 +95,15 @@ def _create_world(stack: dict[str, Any], resolver: iam_eval.Resolver, region: st
         resolver.overrides[("aws_secretsmanager_secret", name, "arn")] = created["ARN"]
 
 
-def _run_scenarios(env: dict[str, str], region: str) -> list[dict[str, Any]]:
+def _triggering_bucket(stack: dict[str, Any], resolver: iam_eval.Resolver) -> str:
+    """The bucket whose notification invokes the ingest function (its configured name)."""
+    (notification,) = resources(stack, "aws_s3_bucket_notification").values()
+    return resolver.attribute("aws_s3_bucket", ref(notification["bucket"])[1], "bucket")
+
+
+def _run_scenarios(env: dict[str, str], ingest: str, region: str) -> list[dict[str, Any]]:
     """Accepted, redelivered, outside-prefix, test-event, vanished and multi-record: the handler's paths."""
     s3 = boto3.client("s3", region_name=region)  # the test's own client: not recorded
-    ingest = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"] != env["MANIFEST_BUCKET"]
-                  and "-ingest-" in b["Name"])
     prefix = env["TRIGGER_PREFIX"]
     adapters.reset_clients()
     app.reset_runtime(app.build_runtime(env, clock=Clock()))
@@ -164,7 +168,7 @@ def prove(stack: dict[str, Any], webhook_url: str | None = None) -> dict[str, di
             if webhook_url is not None:
                 assert ENV_WEBHOOK_URL in env, "the stack configures no webhook"
                 env[ENV_WEBHOOK_URL] = webhook_url
-            calls = {INGEST_HANDLER: _run_scenarios(env, region),
+            calls = {INGEST_HANDLER: _run_scenarios(env, _triggering_bucket(stack, resolver), region),
                      ROTATION_HANDLER: _run_rotation(env[ENV_SIGNING_SECRET_ARN])}
     return {handler: {"calls": found, "requests": [r for c in found for r in iam_eval.requests_for(c, resolver)],
                       "resolver": resolver, "env": env, "policy": _role_policy(stack, handler)}
