@@ -27,8 +27,8 @@ import pytest
 from moto import mock_aws
 
 from handler import adapters, app
-from handler.contract import (ENV_SIGNING_SECRET_ARN, ENV_VARS, ENV_WEBHOOK_URL, INGEST_HANDLER, REQUIRED_ENV_VARS, ROTATION_HANDLER,
-                              SIGNING_KEY_LENGTH)
+from handler.contract import (ENV_SIGNING_SECRET_ARN, ENV_VARS, ENV_WEBHOOK_URL, INGEST_HANDLER, REQUIRED_ENV_VARS,
+                              ROTATION_HANDLER, SIGNING_KEY_LENGTH)
 from tests.handler import handler_world
 from tests.handler.api_calls import ApiCallRecorder
 from tests.handler.webhook_server import RecordingServer
@@ -36,14 +36,6 @@ from tests.proof import iam_eval
 from tests.proof.invariants import as_list, ref, resources
 
 EVENT_TEMPLATE = Path(__file__).resolve().parents[1] / "events" / "s3_object_created.json"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _function(stack: dict[str, Any], handler: str) -> dict[str, Any]:
@@ -106,7 +98,7 @@ def _run_scenarios(env: dict[str, str], ingest: str, region: str) -> list[dict[s
     s3 = boto3.client("s3", region_name=region)  # the test's own client: not recorded
     prefix = env["TRIGGER_PREFIX"]
     adapters.reset_clients()
-    app.reset_runtime(app.build_runtime(env, clock=Clock()))
+    app.reset_runtime(app.build_runtime(env, clock=handler_world.FakeClock()))
     recorder = ApiCallRecorder().attach(adapters.client("s3")).attach(adapters.client("secretsmanager"))
 
     def put(key: str, body: bytes) -> str:
