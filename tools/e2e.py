@@ -2,7 +2,9 @@
 
 Used by ``tests/e2e/test_deploy.py`` (``make e2e``); ``python -m tools.e2e``
 runs the Terraform part alone (synth, init, validate, apply, plan, destroy)
-and prints each phase with its duration.
+and prints each phase with its duration. With ``INGEST_EMULATOR_ENDPOINT``
+set it only synthesizes the emulator-mode dev stack for that endpoint into
+``cdktf.out.emulator/`` (for an emulator you run yourself).
 
 * ``MotoServer``: ``moto_server -H 127.0.0.1 -p <free port>`` as a child
   process, told not to run Lambda code in Docker, stopped on exit even on
@@ -30,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modules.app import read_config, synth
+from modules.emulator import EMULATOR_ENVIRONMENT, ENDPOINT_ENV, emulator_config
+from modules.settings import load_project
 from tools import build_zip, terraform_cli
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +86,9 @@ class Phases:
             log(f"{name} {status} in {seconds:.1f} s")
 
     def summary(self) -> str:
-        lines = [f"  {name:<28} {seconds:7.1f} s  {status}" for name, seconds, status in self.durations]
+        lines = [f"  {name:<50} {seconds:7.1f} s  {status}" for name, seconds, status in self.durations]
         total = sum(seconds for _, seconds, _ in self.durations)
-        return "\n".join(["[e2e] phases:", *lines, f"  {'total':<28} {total:7.1f} s"])
+        return "\n".join(["[e2e] phases:", *lines, f"  {'total':<50} {total:7.1f} s"])
 
 
 def free_port() -> int:
@@ -150,10 +155,6 @@ class MotoServer:
 
 def synth_emulator_stack(endpoint: str, outdir: Path = EMULATOR_OUTDIR) -> Path:
     """Build the handler zip, synthesize the dev stack in emulator mode; returns the stack folder."""
-    from modules.app import read_config, synth
-    from modules.emulator import EMULATOR_ENVIRONMENT, emulator_config
-    from modules.settings import load_project
-
     build_zip.build()
     # A fresh folder: synth keeps terraform.tfstate in a stack folder, and a state from an earlier server is stale.
     shutil.rmtree(outdir, ignore_errors=True)
@@ -214,6 +215,11 @@ def resolve(value: Any, state: dict[str, dict[str, Any]]) -> Any:
 
 
 def main() -> int:
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if endpoint:
+        # Synthesize only, for an emulator the user runs: then `terraform init/apply` in that folder.
+        log(f"dev stack in emulator mode for {endpoint}: {synth_emulator_stack(endpoint)}")
+        return 0
     usable, reason = terraform_cli.availability()
     if not usable:
         log(f"skipped: {reason}")
