@@ -8,8 +8,8 @@ folder (``cdktf.out.emulator/`` or a temporary directory, both git-ignored).
 Emulator mode changes the stack in exactly these places, and nowhere else
 (``tests/e2e/test_emulator_mode.py`` proves it against a normal synth):
 
-* the AWS provider gets test credentials, the ``skip_*`` switches, path-style
-  S3 and an ``endpoints`` entry (the emulator's URL) for every service the
+* the AWS provider gets test credentials, ``skip_credentials_validation``,
+  ``skip_metadata_api_check``, path-style S3 and an ``endpoints`` entry (the emulator's URL) for every service the
   stack's resource and data-source types use (``SERVICE_BY_TYPE_PREFIX``);
 * the S3 backend is replaced by a local backend (state file in the stack folder);
 * the resource types in ``OMITTED_RESOURCES`` are left out, each for a named
@@ -124,7 +124,7 @@ SERVICE_BY_TYPE_PREFIX: Mapping[str, str] = {
     "aws_subnet": "ec2",
     "aws_vpc": "ec2",
 }
-# The provider itself calls STS (identity) even with the skip switches for some code paths.
+# The provider asks STS for the account ID (skip_requesting_account_id stays off, see use_emulator).
 ALWAYS_ENDPOINTS = ("sts",)
 
 
