@@ -36,13 +36,14 @@ from handler.verify import verify
 from tests.conftest import resources
 from tests.handler import handler_world
 from tools import terraform_cli
-from tools.e2e import EMULATOR_AWS_ENV, REGION, MotoServer, PhaseFailed, Phases, Terraform, resolve, synth_emulator_stack
+from tools.e2e import EMULATOR_AWS_ENV, MOTO_SERVER, REGION, MotoServer, PhaseFailed, Phases, Terraform, resolve, synth_emulator_stack
 
 USABLE, REASON = terraform_cli.availability()
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.terraform,
     pytest.mark.skipif(not USABLE, reason=REASON),
+    pytest.mark.skipif(not MOTO_SERVER.exists(), reason=f"moto_server not found at {MOTO_SERVER} (pip install 'moto[server]')"),
     pytest.mark.timeout(900),
 ]
 
