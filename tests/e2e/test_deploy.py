@@ -180,6 +180,14 @@ def test_handler_signs_manifests_for_uploads_to_the_deployed_buckets(deployment:
     variables = deployment.client("lambda").get_function_configuration(
         FunctionName=ingest["function_name"])["Environment"]["Variables"]
     assert variables[contract.ENV_TRIGGER_PREFIX] == target["filter_prefix"]
+    # The notification S3 holds is the one the stack meant: the events below are built from it.
+    deployed_notification, = deployment.client("s3").get_bucket_notification_configuration(
+        Bucket=notification["bucket"])["LambdaFunctionConfigurations"]
+    assert deployed_notification["LambdaFunctionArn"] == target["lambda_function_arn"]
+    assert sorted(deployed_notification["Events"]) == sorted(target["events"])
+    rules = deployed_notification["Filter"]["Key"]["FilterRules"]
+    # Rule names are case-insensitive (AWS answers "Prefix", moto "prefix").
+    assert [(rule["Name"].lower(), rule["Value"]) for rule in rules] == [("prefix", target["filter_prefix"])]
 
     def run_as_deployed(function_variables: dict[str, str]) -> None:
         """Exactly the deployed function's environment, clients pointed at the emulator."""
