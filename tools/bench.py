@@ -78,11 +78,14 @@ def bench_synth(repeat: int) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="*", default=["synth", "handler"], choices=["synth", "handler"],
-                        help="benchmarks to run (default: all)")
+    parser.add_argument("what", nargs="*", help="benchmarks to run: synth, handler (default: all)")
     parser.add_argument("--large-mib", type=int, default=512, help="size of the large object in the handler benchmark")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
+    args.what = args.what or ["synth", "handler"]
+    unknown = set(args.what) - {"synth", "handler"}
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(sorted(unknown))}; allowed: synth, handler")
     if "synth" in args.what:
         bench_synth(args.repeat)
     if "handler" in args.what:
