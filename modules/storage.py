@@ -150,14 +150,17 @@ class SecureBucket(Construct):
         return self.bucket.arn
 
     def grant_read(self, prefix: str = "") -> list[Statement]:
-        """Read objects under ``prefix``, by version id too (the handler pins the version it was notified of)."""
+        """Read objects under ``prefix``: by version id (``s3:GetObjectVersion``, what S3 events of a versioned
+        bucket name) and by key (``s3:GetObject``, for events without a version id: objects written while
+        versioning was suspended)."""
         return [statement(f"{self._sid}ReadObjects", ["s3:GetObject", "s3:GetObjectVersion"], [self._objects(prefix)]),
                 *self._key_grant("Read", ["kms:Decrypt"])]
 
     def grant_write(self, prefix: str = "") -> list[Statement]:
-        """Write objects under ``prefix``: SSE-KMS needs GenerateDataKey, and Decrypt for multipart uploads."""
+        """Write objects under ``prefix`` in single PUTs: SSE-KMS needs kms:GenerateDataKey. (A multipart upload
+        would also need kms:Decrypt; nothing here uploads in parts, and the least-privilege proof would flag it.)"""
         return [statement(f"{self._sid}WriteObjects", ["s3:PutObject"], [self._objects(prefix)]),
-                *self._key_grant("Write", ["kms:GenerateDataKey", "kms:Decrypt"])]
+                *self._key_grant("Write", ["kms:GenerateDataKey"])]
 
     def _objects(self, prefix: str) -> str:
         if "*" in prefix or "?" in prefix or prefix.startswith("/"):

@@ -278,7 +278,7 @@ def test_grant_read_is_get_object_and_version_under_the_prefix_plus_decrypt_via_
 def test_grant_write_is_put_object_under_the_prefix_plus_data_key_via_s3(grants) -> None:
     assert grants["write"] == [
         {"Sid": "DataWriteObjects", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [f"{BUCKET_ARN}/manifests/*"]},
-        {"Sid": "DataWriteKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": [KEY_ARN],
+        {"Sid": "DataWriteKey", "Effect": "Allow", "Action": ["kms:GenerateDataKey"], "Resource": [KEY_ARN],
          "Condition": VIA_S3_THIS_BUCKET},
     ]
 

@@ -55,7 +55,10 @@ def _record(bucket: str, key: str, version_id: str | None, event_name: str = "Ob
     record["eventName"] = event_name
     record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     record["s3"]["object"]["key"] = quote_plus(key, safe="/")
-    record["s3"]["object"]["versionId"] = version_id
+    if version_id is None:
+        del record["s3"]["object"]["versionId"]  # as S3 sends it for an object without a version id
+    else:
+        record["s3"]["object"]["versionId"] = version_id
     return record
 
 
@@ -94,7 +97,7 @@ def _triggering_bucket(stack: dict[str, Any], resolver: iam_eval.Resolver) -> st
 
 
 def _run_scenarios(env: dict[str, str], ingest: str, region: str) -> list[dict[str, Any]]:
-    """Accepted, redelivered, outside-prefix, test-event, vanished and multi-record: the handler's paths."""
+    """Accepted, redelivered, outside-prefix, test-event, vanished, multi-record and unversioned: the handler's paths."""
     s3 = boto3.client("s3", region_name=region)  # the test's own client: not recorded
     prefix = env["TRIGGER_PREFIX"]
     adapters.reset_clients()
@@ -121,6 +124,9 @@ def _run_scenarios(env: dict[str, str], ingest: str, region: str) -> list[dict[s
         invoke(_record(ingest, f"{prefix}gone.bin", gone_version))
         invoke(*(_record(ingest, f"{prefix}batch/{i}.json", put(f"{prefix}batch/{i}.json", b'{"n": %d}' % i))
                  for i in range(3)))
+        # S3 names no version for an object written while versioning was suspended: read by key (s3:GetObject).
+        put(f"{prefix}suspended.csv", b"c\n3\n")
+        invoke(_record(ingest, f"{prefix}suspended.csv", None))
         return list(recorder.calls)
     finally:
         recorder.detach()
@@ -195,8 +201,8 @@ def test_handler_ran_with_the_deployed_environment(proof):
 
 def test_scenarios_exercise_every_kind_of_call(proofs):
     seen = {(c["service"], c["operation"], "VersionId" in c["params"]) for c in proofs[INGEST_HANDLER]["calls"]}
-    assert {("s3", "HeadObject", True), ("s3", "GetObject", True), ("s3", "PutObject", False),
-            ("secretsmanager", "GetSecretValue", False)} <= seen, seen
+    assert {("s3", "HeadObject", True), ("s3", "GetObject", True), ("s3", "HeadObject", False), ("s3", "GetObject", False),
+            ("s3", "PutObject", False), ("secretsmanager", "GetSecretValue", False)} <= seen, seen
     rotation = {c["operation"] for c in proofs[ROTATION_HANDLER]["calls"]}
     assert {"DescribeSecret", "GetSecretValue", "GetRandomPassword", "PutSecretValue",
             "UpdateSecretVersionStage"} <= rotation, rotation
