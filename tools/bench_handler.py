@@ -16,15 +16,13 @@ import hashlib
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from tools.moto_server import MotoServer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -32,37 +30,6 @@ INGEST, MANIFESTS, PREFIX = "bench-ingest", "bench-manifests", "incoming/"
 SECRET_VALUE = "b" * 64
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    exe = Path(sys.executable).parent / "moto_server"
-    port = _free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("moto_server did not start")
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 class _Pattern(io.RawIOBase):
@@ -193,7 +160,8 @@ def import_times(repeat: int) -> tuple[float, float]:
 def bench_handler(repeat: int, large_mib: int = 512) -> None:
     os.environ.update(FAKE_AWS)
     sizes = {f"{PREFIX}small.bin": 1 * MIB, f"{PREFIX}large.bin": large_mib * MIB}
-    with moto_server() as url:
+    with MotoServer() as server:
+        url = server.url
         arn, versions = _setup(url, sizes)
         small, large = (run_handler(url, arn, key, size, versions[key]) for key, size in sizes.items())
         whole_large = run_whole_body(url, f"{PREFIX}large.bin")

@@ -6,7 +6,7 @@ and prints each phase with its duration. With ``INGEST_EMULATOR_ENDPOINT``
 set it only synthesizes the emulator-mode dev stack for that endpoint into
 ``cdktf.out.emulator/`` (for an emulator you run yourself).
 
-* ``MotoServer``: ``moto_server -H 127.0.0.1 -p <free port>`` as a child
+* ``MotoServer`` (tools/moto_server.py): ``moto_server -H 127.0.0.1 -p <free port>`` as a child
   process, told not to run Lambda code in Docker, stopped on exit even on
   failure. Names are global per server process, so every run gets a new one.
 * ``synth_emulator_stack``: the handler zip (tools/build_zip.py), then the dev
@@ -21,11 +21,8 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,10 +33,10 @@ from modules.app import read_config, synth
 from modules.emulator import EMULATOR_ENVIRONMENT, ENDPOINT_ENV, emulator_config
 from modules.settings import load_project
 from tools import build_zip, terraform_cli
+from tools.moto_server import MotoServer, MotoServerError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_OUTDIR = PROJECT_ROOT / "cdktf.out.emulator"
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 STACK = "ingest-dev"
 REGION = "eu-west-1"
 
@@ -89,68 +86,6 @@ class Phases:
         lines = [f"  {name:<50} {seconds:7.1f} s  {status}" for name, seconds, status in self.durations]
         total = sum(seconds for _, seconds, _ in self.durations)
         return "\n".join(["[e2e] phases:", *lines, f"  {'total':<50} {total:7.1f} s"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class MotoServer:
-    """A fresh moto_server on a free 127.0.0.1 port, for one run."""
-
-    def __init__(self, executable: Path = MOTO_SERVER, start_timeout: float = 30) -> None:
-        self.executable = executable
-        self.start_timeout = start_timeout
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> "MotoServer":
-        if not self.executable.exists():
-            raise PhaseFailed(f"moto_server not found at {self.executable} (pip install 'moto[server]')")
-        self.process = subprocess.Popen([str(self.executable), "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            self._wait_until_ready()
-            # moto would try to run Lambda code in Docker (absent here); without it, invocations are answered, not run.
-            self.post("/moto-api/config", {"lambda": {"use_docker": False}})
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/moto-api/", timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise PhaseFailed(f"moto_server exited with {self.process.returncode} before answering")
-                if time.monotonic() > deadline:
-                    raise PhaseFailed(f"moto_server did not answer on {self.url} within {self.start_timeout:.0f} s")
-                time.sleep(0.1)
-
-    def post(self, path: str, body: dict) -> None:
-        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=10).close()
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def synth_emulator_stack(endpoint: str, outdir: Path = EMULATOR_OUTDIR) -> Path:
@@ -240,7 +175,7 @@ def main() -> int:
                 terraform.destroy()
             if plan.returncode != 0:
                 raise PhaseFailed(f"plan after apply shows changes:\n{plan.tail(80)}")
-    except PhaseFailed as exc:
+    except (PhaseFailed, MotoServerError) as exc:
         log(str(exc))
         return 1
     finally:

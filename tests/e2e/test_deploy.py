@@ -36,7 +36,8 @@ from handler.verify import verify
 from tests.conftest import resources
 from tests.handler import handler_world
 from tools import terraform_cli
-from tools.e2e import EMULATOR_AWS_ENV, MOTO_SERVER, REGION, MotoServer, PhaseFailed, Phases, Terraform, resolve, synth_emulator_stack
+from tools.e2e import EMULATOR_AWS_ENV, REGION, PhaseFailed, Phases, Terraform, resolve, synth_emulator_stack
+from tools.moto_server import MOTO_SERVER, MotoServer
 
 USABLE, REASON = terraform_cli.availability()
 pytestmark = [

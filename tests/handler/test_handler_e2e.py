@@ -8,54 +8,25 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import handler_world as hw
 from handler import adapters, app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tools.moto_server import MOTO_SERVER, MotoServer
 
 
 @pytest.fixture
 def moto_server(fake_aws_env, monkeypatch):
-    exe = Path(sys.executable).parent / "moto_server"
-    if not exe.exists():
-        pytest.skip(f"moto_server not found next to {sys.executable}")
-    port = _free_port()
-    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.1)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    if not MOTO_SERVER.exists():
+        pytest.skip(f"moto_server not found at {MOTO_SERVER}")
+    with MotoServer() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
         adapters.reset_clients()
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        yield server.url
 
 
 def test_end_to_end_against_moto_server(moto_server, monkeypatch, tmp_path, capsys):

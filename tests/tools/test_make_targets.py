@@ -11,26 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 
 from modules.app import load_settings
+from tools.moto_server import MotoServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +32,8 @@ def dev():
 def moto_endpoint(dev):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    port = free_port()
-    server = subprocess.Popen([str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-                              env={**os.environ, "MOTO_ACCOUNT_ID": dev.account_id},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("moto_server did not start")
-                time.sleep(0.3)
+    with MotoServer(env={"MOTO_ACCOUNT_ID": dev.account_id}) as server:
+        endpoint = server.url
         s3 = boto3.client("s3", region_name=dev.state_region, endpoint_url=endpoint,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
         s3.create_bucket(Bucket=dev.state_bucket, CreateBucketConfiguration={"LocationConstraint": dev.state_region})
@@ -64,9 +41,6 @@ def moto_endpoint(dev):
         s3.put_bucket_encryption(Bucket=dev.state_bucket, ServerSideEncryptionConfiguration={"Rules": [
             {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": dev.state_key_alias}}]})
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def make(target: str, env_name: str, endpoint: str, region: str, tmp_path: Path, answer: str = "") -> subprocess.CompletedProcess:
