@@ -6,6 +6,7 @@ Each subprocess synth costs a few seconds, so each test proves several things.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import shutil
@@ -59,6 +60,7 @@ def test_synth_is_byte_identical_across_directories_times_and_import_paths(fast_
 
 
 def test_fast_import_loads_only_the_provider_submodules_it_uses():
+    # The plain import's cost is shown by `make bench` and its output by the byte-identity test above.
     code = (
         "import sys\n"
         "from modules.provider_import import aws\n"
@@ -68,10 +70,10 @@ def test_fast_import_loads_only_the_provider_submodules_it_uses():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    package = Path(importlib.util.find_spec("cdktf_cdktf_provider_aws").origin).parent
+    available = [p for p in package.iterdir() if (p / "__init__.py").is_file()]
+    assert len(available) > 2000  # what `import cdktf_cdktf_provider_aws` imports, one by one
     assert int(done.stdout.strip()) <= 5  # _jsii and s3_bucket with their internals, nothing else
-    plain = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                           env={**os.environ, "INGEST_PLAIN_PROVIDER_IMPORT": "1"})
-    assert int(plain.stdout.strip()) > 2000
 
 
 def test_bad_config_fails_cleanly_and_leaves_previous_output_alone(tmp_path, project_config):
