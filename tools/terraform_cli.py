@@ -48,7 +48,10 @@ def write_cli_config(path: Path = CLI_CONFIG) -> Path:
         "}\n"
     )
     if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+        # Written aside and renamed: a Terraform started meanwhile reads the old file or the new, never half of one.
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(text)
+        os.replace(partial, path)
     return path
 
 
