@@ -54,8 +54,11 @@ $(STAMPS)/npm-tools: package.json package-lock.json $(STAMPS)/node22
 	npm ci --silent --no-audit --no-fund
 	@touch $@
 
-test: ## Run the whole test suite
-	$(PY) -m pytest
+# The suite runs on TEST_WORKERS processes (pytest-xdist), one test file per worker at a time, so
+# module- and session-scoped fixtures (one synth per worker) keep working.
+TEST_WORKERS ?= 2
+test: ## Run the whole test suite (TEST_WORKERS=1 for one process)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 HANDLER_ZIP     := dist/handler.zip
 HANDLER_SOURCES := $(shell find handler -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)

@@ -9,7 +9,8 @@ import pytest
 
 from tools import checkov_scan
 
-_SUMMARIES: list[str] = []
+# A test records the summary as a report property, so it reaches the end of the run from xdist workers too.
+CHECKOV_SUMMARY = "checkov_summary"
 
 
 @pytest.fixture(scope="session")
@@ -17,16 +18,17 @@ def checkov_report(synth: dict[str, Any]) -> checkov_scan.Report:
     """checkov over all stacks in ONE invocation (it takes seconds per run on 2 cores)."""
     if not checkov_scan.CHECKOV_BIN.exists():
         pytest.skip(f"checkov is not installed at {checkov_scan.CHECKOV_BIN} (run `make setup`)")
-    report = checkov_scan.scan(synth)
-    _SUMMARIES.append(report.summary())
-    return report
+    return checkov_scan.scan(synth)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Record the passed/failed/skipped counts per stack in every test run's output."""
-    for summary in _SUMMARIES:
-        terminalreporter.write_sep("-", "checkov results per stack")
-        terminalreporter.write_line(summary)
+    """Print the passed/failed/skipped counts per stack in every test run's output."""
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == CHECKOV_SUMMARY and getattr(report, "when", None) == "call":
+                    terminalreporter.write_sep("-", "checkov results per stack")
+                    terminalreporter.write_line(value)
 
 
 @pytest.fixture(scope="session")

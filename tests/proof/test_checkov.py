@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import resources
+from tests.proof.conftest import CHECKOV_SUMMARY
 from tools import checkov_scan
 
 # The only checks the design may fail (see the README table and checkov-exceptions.yaml).
@@ -26,7 +27,8 @@ def _fmt(items: list[Any]) -> str:
     return "\n  ".join(str(i) for i in items)
 
 
-def test_every_stack_was_scanned_and_required_checks_produced_a_result(checkov_report, synth):
+def test_every_stack_was_scanned_and_required_checks_produced_a_result(checkov_report, synth, record_property):
+    record_property(CHECKOV_SUMMARY, checkov_report.summary())  # printed at the end of the run (conftest)
     assert sorted(checkov_report.stacks) == sorted(synth)
     assert checkov_report.parsing_errors == []
     for stack in synth:
