@@ -293,3 +293,20 @@ def test_an_unresolvable_reference_is_an_error_not_a_guess(dev_stack):
     key = next(iter(resources(dev_stack, "aws_kms_key")))
     with pytest.raises(iam_eval.NotModelled, match="pass it in overrides"):
         resolver.resolve(f"${{aws_kms_key.{key}.arn}}")
+
+
+def test_without_internet_egress_every_service_the_functions_called_has_an_endpoint(proofs, synth_variant):
+    """The calls recorded above are what the functions need from the VPC: with egress 'none' each needs an endpoint."""
+    called = {c["service"] for proof in proofs.values() for c in proof["calls"]}
+    assert called == {"s3", "secretsmanager"}, called  # a new service here needs an endpoint in modules/network.py
+
+    def no_egress(config: dict[str, Any]) -> None:
+        config["environments"]["dev"]["network"] = {"vpc_cidr": "10.20.0.0/16", "egress": "none"}
+
+    stack = synth_variant(no_egress, ["dev"])["ingest-dev"]
+    endpoints = {e["service_name"].rsplit(".", 1)[1]: e for e in resources(stack, "aws_vpc_endpoint").values()}
+    assert called <= set(endpoints), sorted(endpoints)
+    assert endpoints["s3"]["vpc_endpoint_type"] == "Gateway"
+    assert all(e["vpc_endpoint_type"] == "Interface" and e["private_dns_enabled"] is True
+               for name, e in endpoints.items() if name in called - {"s3"})
+    assert not resources(stack, "aws_nat_gateway") and not resources(stack, "aws_internet_gateway")
