@@ -22,7 +22,7 @@ STAMPS := .setup-stamps
 
 .PHONY: help setup test synth build redrive validate bench snapshot checkov e2e clean
 help: ## List the targets
-	@grep -hE '^[a-z][a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMPS)/venv $(STAMPS)/venv-checkov $(STAMPS)/node22 $(STAMPS)/npm-tools ## Install everything the project needs, locally (idempotent)
 	@echo "setup complete: $$($(PY) --version), node $$(node --version), cdktf $$(TF_CLI_CONFIG_FILE=/dev/null cdktf --version 2>/dev/null | head -n1), terraform: $$(command -v terraform >/dev/null && TF_CLI_CONFIG_FILE=/dev/null terraform version 2>/dev/null | head -n1 || echo 'not on PATH (Terraform tests will skip)')"

@@ -66,8 +66,7 @@ OPTIONAL_ENV_VARS = (ENV_WEBHOOK_URL, ENV_SIGNING_KEY_TTL_SECONDS, ENV_LOG_LEVEL
 #: every variable the ingest function reads (the infrastructure sets exactly these)
 ENV_VARS = REQUIRED_ENV_VARS + OPTIONAL_ENV_VARS
 
-#: the rotation function reads no variables of its own (endpoint via AWS_ENDPOINT_URL)
-ROTATION_ENV_VARS: tuple = ()
+# The rotation function reads no variable; the stack still sets SERVICE_NAME on it (labels, CKV_AWS_173).
 
 # --- entry points (for the infrastructure) ---------------------------------------
 INGEST_HANDLER = "handler.app.lambda_handler"
