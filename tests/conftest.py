@@ -102,3 +102,17 @@ def one(stack: Stack, resource_type: str) -> dict[str, Any]:
     found = resources(stack, resource_type)
     assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
     return next(iter(found.values()))
+
+
+# The checkov test records its per-stack counts as a report property; the end of every run prints them.
+# This hook lives in the root conftest: with pytest-xdist the controller loads no sub-folder conftest.
+CHECKOV_SUMMARY = "checkov_summary"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == CHECKOV_SUMMARY and getattr(report, "when", None) == "call":
+                    terminalreporter.write_sep("-", "checkov results per stack")
+                    terminalreporter.write_line(value)

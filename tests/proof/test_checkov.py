@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import resources
-from tests.proof.conftest import CHECKOV_SUMMARY
+from tests.conftest import CHECKOV_SUMMARY, resources
 from tools import checkov_scan
 
 # The only checks the design may fail (see the README table and checkov-exceptions.yaml).
