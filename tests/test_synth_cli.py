@@ -9,6 +9,7 @@ import copy
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,21 @@ def run_main(outdir: Path, cwd: Path = PROJECT_ROOT, **env: str) -> subprocess.C
                           capture_output=True, text=True, timeout=300)
 
 
+def provider_modules_loaded(node_debug: str) -> set[str]:
+    """The @cdktf/provider-aws modules Node loaded, from NODE_DEBUG=module output (lib/<module>/...)."""
+    return {path.split("/")[0] for path in re.findall(r'load "[^"]*@cdktf/provider-aws/lib/([^"]+)"', node_debug)}
+
+
+def provider_modules_for(outdir: Path) -> set[str]:
+    """The provider module of every resource and data source type in the synthesized stacks."""
+    wanted = {"provider"}
+    for stack in (outdir / "stacks").glob("*/cdk.tf.json"):
+        document = json.loads(stack.read_text())
+        wanted |= {kind.removeprefix("aws_").replace("_", "-") for kind in document.get("resource", {})}
+        wanted |= {"data-" + kind.replace("_", "-") for kind in document.get("data", {})}
+    return wanted
+
+
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -34,9 +50,12 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def fast_synth(tmp_path_factory) -> Path:
     outdir = tmp_path_factory.mktemp("fast") / "cdktf.out"
-    done = run_main(outdir)
+    done = run_main(outdir, NODE_DEBUG="module")  # Node logs each module it loads to stderr
     assert done.returncode == 0, done.stderr[-3000:]
     assert "synthesized 3 stacks" in done.stdout
+    # The Node side of the fast import: the jsii kernel loaded exactly the provider modules of the
+    # resource and data source types in the stacks (a few dozen), not all ~2,100.
+    assert provider_modules_loaded(done.stderr) == provider_modules_for(outdir)
     return outdir
 
 
@@ -45,8 +64,9 @@ def test_synth_is_byte_identical_across_directories_times_and_import_paths(fast_
     other_cwd = tmp_path / "elsewhere"
     other_cwd.mkdir()
     outdir = tmp_path / "plain" / "cdktf.out"
-    done = run_main(outdir, cwd=other_cwd, TZ="Asia/Tokyo", INGEST_PLAIN_PROVIDER_IMPORT="1")
+    done = run_main(outdir, cwd=other_cwd, TZ="Asia/Tokyo", INGEST_PLAIN_PROVIDER_IMPORT="1", NODE_DEBUG="module")
     assert done.returncode == 0, done.stderr[-3000:]
+    assert len(provider_modules_loaded(done.stderr)) > 2000  # the plain path: Node loads every module
     first, second = tree_bytes(fast_synth), tree_bytes(outdir)
     assert sorted(first) == sorted(second)
     assert {p for p in first if p.endswith("cdk.tf.json")} == {
