@@ -10,6 +10,10 @@ classes either way, so ``cdk.tf.json`` is byte-identical (a test proves it).
 Set ``INGEST_PLAIN_PROVIDER_IMPORT=1`` to use the plain import (the benchmark
 does this to measure the baseline); any failure of the fast path falls back to
 the plain import too.
+
+This is the Python half. The jsii Node.js process would still ``require`` all of
+the provider's JS modules when it loads the assembly; ``lazy_provider_index.cjs``
+(preloaded through ``NODE_OPTIONS`` by ``modules/__init__.py``) is the Node half.
 """
 
 from __future__ import annotations
