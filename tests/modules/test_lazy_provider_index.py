@@ -70,13 +70,18 @@ def make_package(root: Path, index_source: str) -> Path:
     return root
 
 
-def probe(root: Path, hook: bool = True) -> dict:
+def node(*args: str, hook: bool = True) -> object:
+    """Run Node with only the hook preloaded (not this process's NODE_OPTIONS); its last stdout line, parsed."""
     env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
-    args = [NODE, *(["--require", str(HOOK)] if hook else []), str(root / "probe.js"), str(root)]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([NODE, *(["--require", str(HOOK)] if hook else []), *args],
+                          env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # the hook never writes anything
-    return json.loads(done.stdout)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def probe(root: Path, hook: bool = True) -> dict:
+    return node(str(root / "probe.js"), str(root), hook=hook)
 
 
 def test_a_re_export_index_loads_each_module_on_first_read(tmp_path):
@@ -102,12 +107,7 @@ def test_an_index_with_anything_else_in_it_goes_to_nodes_own_loader(tmp_path, ex
     if "elsewhere" in extra:
         (tmp_path / "node_modules" / "@cdktf" / "provider-aws" / "elsewhere").mkdir(parents=True)
         (tmp_path / "node_modules" / "@cdktf" / "provider-aws" / "elsewhere" / "index.js").write_text("")
-    package = make_package(tmp_path, HEADER + extra)
-    env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
-    done = subprocess.run([NODE, "--require", str(HOOK), str(package / "probe.js"), str(package)],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.splitlines()[-1])
+    result = probe(make_package(tmp_path, HEADER + extra))
     assert result["before"] == ["kms-key", "s3-bucket", "provider"]  # loaded eagerly, as without the hook
 
 
@@ -118,11 +118,7 @@ def test_other_files_named_index_js_are_not_touched(tmp_path):
     (lib / "index.js").write_text('"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\n'
                                   'exports.a = require("./a");\n')
     script = ('globalThis.loaded = []; require(process.argv[1]); console.log(JSON.stringify(globalThis.loaded));')
-    env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
-    done = subprocess.run([NODE, "--require", str(HOOK), "-e", script, str(lib / "index.js")],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["a"]
+    assert node("-e", script, str(lib / "index.js")) == ["a"]
 
 
 def test_the_real_provider_index_is_recognised_in_full(tmp_path):
@@ -134,11 +130,7 @@ def test_the_real_provider_index_is_recognised_in_full(tmp_path):
     script = ('const {parseIndex} = require(process.argv[1]);'
               'const e = parseIndex(require("fs").readFileSync(process.argv[2], "utf8"));'
               'console.log(JSON.stringify(e));')
-    env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
-    done = subprocess.run([NODE, "-e", script, str(HOOK), str(tmp_path / "index.js")],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    entries = json.loads(done.stdout)
+    entries = node("-e", script, str(HOOK), str(tmp_path / "index.js"), hook=False)
     assert entries is not None, "the provider's lib/index.js is no longer a plain re-export index"
     assert len(entries) == source.count(' = require("./') > 2000
     assert ["s3Bucket", "./s3-bucket"] in entries and ["provider", "./provider"] in entries
